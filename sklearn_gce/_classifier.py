@@ -1,0 +1,424 @@
+"""``GCEClassifier``: a skorch neural network trained with a noise-robust loss."""
+
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    RealNotInt,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from skorch import NeuralNet
+from skorch.callbacks import ProgressBar
+from skorch.utils import to_tensor
+
+from ._batching import fast_iterator
+from ._pruning import TruncationPruning
+from .losses import LOSSES, make_loss
+from .networks import MLP
+
+__all__ = ["GCEClassifier"]
+
+
+def softmax(logits):
+    """Class probabilities from logits (a module-level function, so it pickles)."""
+    return torch.softmax(logits, dim=-1)
+
+
+def resolve_device(device):
+    """``'auto'`` becomes ``'cuda'`` when CUDA is available, else ``'cpu'``."""
+    if isinstance(device, str) and device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+@contextmanager
+def _seeded_torch(seed, device):
+    """Seed torch for the duration of a fit without touching the caller's RNG state."""
+    cuda = [device] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        yield
+
+
+_SCHEDULE = [Interval(Integral, 1, None, closed="left"), Interval(RealNotInt, 0, 1, closed="neither")]
+
+
+class GCEClassifier(ClassifierMixin, NeuralNet):
+    """Neural network classifier trained with Generalized Cross Entropy.
+
+    A scikit-learn classifier built on skorch. It wraps any torch module that
+    maps a batch of inputs to logits (by default an :class:`~sklearn_gce.MLP`
+    whose input and output sizes are inferred at fit) and trains it with a
+    loss that tolerates wrong labels: the Lq loss ``(1 - p_y**q) / q`` or its
+    truncated variant, whose schedule prunes the samples the model believes
+    are mislabelled (exposed after fit as ``label_issues_``).
+
+    Labels may be of any type (strings, non-contiguous integers, a pandas
+    Series); inputs are numeric arrays, numeric DataFrames or nested lists,
+    and are cast to float32. skorch's ``module__*``, ``optimizer__*``,
+    ``criterion__*``, ``iterator_*__*`` and ``callbacks__*`` parameters keep
+    working, so :class:`~sklearn.model_selection.GridSearchCV` can tune any
+    of them.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=None
+        The network; it must return logits of shape ``(n_samples, n_classes)``.
+        ``None`` builds an :class:`~sklearn_gce.MLP` with ``n_features`` and
+        ``n_classes`` from the data; set its options with ``module__*``
+        (e.g. ``module__hidden_sizes=(512, 256)``, ``module__dropout=0.2``).
+    loss : {'gce', 'truncated', 'ce', 'mae', 'sce', 'nce_rce'}, default='gce'
+        The training loss (see :mod:`sklearn_gce.losses`); the baselines make
+        fair comparisons and let a grid search choose the loss itself.
+        Options of ``'sce'`` and ``'nce_rce'`` are set with ``criterion__*``.
+    q : float, default=0.7
+        Exponent of the Lq loss, in ``(0, 1]``: small q behaves like cross
+        entropy, ``q=1`` like MAE.
+    k : float, default=0.5
+        Truncation threshold of ``loss='truncated'``, in ``(0, 1)``.
+    prune_start : int or float, default=0.33
+        First epoch at which the truncated loss re-optimises its sample
+        weights (``w_i = 1`` iff ``p_y(x_i) > k``). A float in ``(0, 1)`` is a
+        fraction of ``max_epochs``, so the schedule scales with training length.
+    prune_every : int or float, default=0.1
+        Period of the re-optimisation, in epochs or as a fraction of
+        ``max_epochs``.
+    max_epochs : int, default=100
+        Number of passes over the training data.
+    lr : float, default=1e-3
+        Learning rate.
+    batch_size : int, default=128
+        Mini-batch size; ``-1`` uses the whole training set.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        Set its options with ``optimizer__*``.
+    device : str or torch.device, default='auto'
+        ``'auto'`` trains on CUDA when available, else on the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and dropout. The caller's
+        torch random state is left untouched.
+    verbose : int, default=0
+        ``1`` prints skorch's per-epoch table, ``2`` also a progress bar
+        over the batches of each epoch.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra callbacks (checkpointing, early stopping, schedulers...).
+    train_split : callable or None, default=None
+        skorch's internal validation split, e.g.
+        ``skorch.dataset.ValidSplit(0.2, stratified=True)``. Off by default:
+        a split of noisy labels is noisy too.
+    criterion : None
+        Not used: the loss is chosen with ``loss``. Kept because skorch
+        reserves the name.
+    **kwargs
+        Any further skorch parameter (``module__*``, ``optimizer__*``,
+        ``iterator_train__*``, ``callbacks__*``, ``warm_start``, ...).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels seen at fit.
+    n_features_in_ : int
+        Number of features seen at fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when X was a DataFrame with string column names.
+    label_issues_ : ndarray of bool, shape (n_samples,)
+        Training rows that the truncated loss pruned at its last weight
+        update: the suspected label errors. All ``False`` for other losses.
+    module_, criterion_, optimizer_, history_
+        skorch's trained network, loss, optimizer and training history.
+
+    See Also
+    --------
+    sklearn_gce.LabelNoiseInjector : Corrupts training labels inside a pipeline.
+    skorch.NeuralNetClassifier : The plain skorch classifier.
+
+    References
+    ----------
+    Zhang, Z. and Sabuncu, M. R. "Generalized Cross Entropy Loss for Training
+    Deep Neural Networks with Noisy Labels", NeurIPS 2018.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_gce import GCEClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = GCEClassifier(q=0.7, max_epochs=30, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3])
+    array([0, 0, 0])
+    >>> clf.predict_proba(X[:1]).shape
+    (1, 3)
+    """
+
+    _parameter_constraints = {
+        "module": [None, type, torch.nn.Module, callable],
+        "loss": [StrOptions(set(LOSSES))],
+        "q": [Interval(Real, 0, 1, closed="right")],
+        "k": [Interval(Real, 0, 1, closed="neither")],
+        "prune_start": _SCHEDULE,
+        "prune_every": _SCHEDULE,
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "optimizer": [type, callable],
+        "device": [str, torch.device, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [list, None],
+        "train_split": [callable, None],
+        "criterion": [None],
+    }
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        loss="gce",
+        q=0.7,
+        k=0.5,
+        prune_start=0.33,
+        prune_every=0.1,
+        max_epochs=100,
+        lr=1e-3,
+        batch_size=128,
+        optimizer=torch.optim.Adam,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        train_split=None,
+        criterion=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("predict_nonlinearity", softmax)
+        kwargs.setdefault("iterator_train__shuffle", True)
+        super().__init__(
+            module=module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            verbose=verbose,
+            device=device,
+            **kwargs,
+        )
+        self.loss = loss
+        self.q = q
+        self.k = k
+        self.prune_start = prune_start
+        self.prune_every = prune_every
+        self.random_state = random_state
+
+    # ``device='auto'`` is stored unchanged (scikit-learn convention), while
+    # skorch reads ``self.device`` wherever it moves tensors: the property
+    # gives skorch the resolved device and ``get_params`` the stored value.
+    @property
+    def device(self):
+        return resolve_device(self.__dict__.get("device", "auto"))
+
+    @device.setter
+    def device(self, value):
+        self.__dict__["device"] = value
+
+    def get_params(self, deep=True, **kwargs):
+        params = super().get_params(deep=deep, **kwargs)
+        params["device"] = self.__dict__.get("device", "auto")
+        return params
+
+    def __setstate__(self, state):
+        requested = state["device"]
+        # skorch maps the saved tensors to this device (CPU when CUDA is absent).
+        state["device"] = resolve_device(requested)
+        super().__setstate__(state)
+        if isinstance(requested, str) and requested == "auto":
+            self.__dict__["device"] = "auto"
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "classes_") and self.initialized_
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on ``X`` and (possibly noisy) labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Numeric inputs; float64 and integer data are cast to float32.
+        y : array-like of shape (n_samples,)
+            Class labels of any type.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss (the weighted mean divides by
+            their sum).
+
+        Returns
+        -------
+        self : GCEClassifier
+        """
+        self._check_params()
+        X, y = validate_data(self, X, y, dtype=np.float32, allow_nd=True)
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        if len(encoder.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the "
+                f"data, but the data contains only one class: {encoder.classes_[0]!r}."
+            )
+        self.classes_ = encoder.classes_
+        return self._train(X, encoder.transform(y), sample_weight, reinitialize=not self.warm_start)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for ``max_epochs`` more epochs, keeping the current weights.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As in :meth:`fit`.
+        classes : array-like of shape (n_classes,), default=None
+            All labels that can occur; needed on the first call when ``y``
+            does not contain every class.
+
+        Returns
+        -------
+        self : GCEClassifier
+        """
+        first_call = not self.__sklearn_is_fitted__()
+        if first_call:
+            self._check_params()
+        X, y = validate_data(self, X, y, dtype=np.float32, allow_nd=True, reset=first_call)
+        check_classification_targets(y)
+        if first_call:
+            self.classes_ = np.unique(y if classes is None else np.concatenate([classes, y]))
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs at least 2 classes; pass `classes` "
+                    "on the first call of partial_fit."
+                )
+        unseen = np.setdiff1d(y, self.classes_)
+        if unseen.size:
+            raise ValueError(f"y contains labels not seen before: {unseen.tolist()}.")
+        return self._train(X, np.searchsorted(self.classes_, y), sample_weight, reinitialize=first_call)
+
+    def _check_params(self):
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            caller_name=type(self).__name__,
+        )
+
+    def _train(self, X, y_encoded, sample_weight, reinitialize):
+        """Run skorch's training loop on encoded labels."""
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+        device = torch.device(self.device)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        # Each target row carries its row index, so the loss can look up the
+        # sample's weight and the pruning schedule can address it.
+        targets = np.column_stack([y_encoded, np.arange(len(y_encoded))]).astype(np.int64)
+        self._n_inputs_ = int(np.prod(X.shape[1:]))
+        self._sample_weight_ = torch.as_tensor(sample_weight, device=device)
+        self._keep_weight_ = torch.ones(len(X), device=device)
+        with _seeded_torch(seed, device):
+            if reinitialize or not self.initialized_:
+                self.initialize()
+                if isinstance(self.module_, MLP):
+                    self.module_.set_input_scaling(X)
+            NeuralNet.partial_fit(self, X, targets)
+        self.label_issues_ = (self._keep_weight_ == 0).cpu().numpy()
+        # Training-time state: not needed to predict, and kept out of pickles.
+        del self._sample_weight_, self._keep_weight_
+        return self
+
+    # -------------------------------------------------------- skorch hooks
+    def initialize_module(self):
+        if self.module is not None:
+            return super().initialize_module()
+        self.module_ = MLP(
+            n_features=self._n_inputs_,
+            n_classes=len(self.classes_),
+            **self.get_params_for("module"),
+        )
+        return self
+
+    def initialize_criterion(self):
+        if self.criterion is not None:
+            raise ValueError("Set the training loss with `loss`, not `criterion`.")
+        self.criterion_ = make_loss(
+            self.loss, q=self.q, k=self.k, **self.get_params_for("criterion")
+        )
+        return self
+
+    @property
+    def _default_callbacks(self):
+        callbacks = list(super()._default_callbacks)
+        extra = []
+        if self.loss == "truncated":
+            extra.append(("truncation_pruning", TruncationPruning()))
+        if self.verbose >= 2:
+            extra.append(("progress_bar", ProgressBar()))
+        # Before print_log, so that its row shows what they record.
+        return callbacks[:-1] + extra + callbacks[-1:]
+
+    @staticmethod
+    def unpack_targets(targets):
+        """Split the training targets into (encoded labels, row indices)."""
+        return targets[:, 0], targets[:, 1]
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        labels, rows = self.unpack_targets(to_tensor(y_true, device=self.device))
+        weight = self._sample_weight_[rows]
+        if training:
+            weight = weight * self._keep_weight_[rows]
+        return self.criterion_(y_pred, labels, weight)
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        dataset = self.get_dataset(X, y)
+        if not self.train_split:
+            return dataset, None
+        # Stratify on the labels, not on (label, row index) pairs.
+        return self.train_split(dataset, y[:, 0], **fit_params)
+
+    def get_iterator(self, dataset, training=False):
+        iterator = fast_iterator(self, dataset, training)
+        if iterator is None:
+            iterator = super().get_iterator(dataset, training=training)
+        return iterator
+
+    # ------------------------------------------------------------- predict
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits) for ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``; rows sum to 1.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, allow_nd=True, reset=False)
+        return super().predict_proba(X)
+
+    def predict(self, X):
+        """Predicted class labels (from ``classes_``) for ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
