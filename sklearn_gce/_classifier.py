@@ -236,6 +236,14 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         params["device"] = self.__dict__.get("device", "auto")
         return params
 
+    def set_params(self, **params):
+        if "callbacks" in params and not self.initialized_:
+            # skorch initialises callbacks inside set_params; before the first
+            # fit they are only stored, and fit reports bad values (the
+            # scikit-learn convention).
+            self.__dict__["callbacks"] = params.pop("callbacks")
+        return super().set_params(**params)
+
     def __setstate__(self, state):
         requested = state["device"]
         # skorch maps the saved tensors to this device (CPU when CUDA is absent).
@@ -361,9 +369,10 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
     def _default_callbacks(self):
         callbacks = list(super()._default_callbacks)
         extra = []
-        if self.loss == "truncated":
+        # get_params reads this property before fit has validated the parameters.
+        if isinstance(self.loss, str) and self.loss == "truncated":
             extra.append(("truncation_pruning", TruncationPruning()))
-        if self.verbose >= 2:
+        if isinstance(self.verbose, Integral) and self.verbose >= 2:
             extra.append(("progress_bar", ProgressBar()))
         # Before print_log, so that its row shows what they record.
         return callbacks[:-1] + extra + callbacks[-1:]
@@ -421,4 +430,5 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

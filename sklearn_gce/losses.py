@@ -48,8 +48,10 @@ def _reduce(per_sample, weight, reduction):
 
 
 def _target_log_prob(logits, target):
-    """``log p_y`` computed in float32 at least, for any input dtype."""
-    log_probs = F.log_softmax(logits.float(), dim=-1)
+    """``log p_y`` computed in float32 at least (half precision is upcast)."""
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    log_probs = F.log_softmax(logits, dim=-1)
     return log_probs, log_probs.gather(-1, target.long().unsqueeze(-1)).squeeze(-1)
 
 

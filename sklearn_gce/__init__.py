@@ -1,0 +1,30 @@
+"""Generalized Cross Entropy for scikit-learn: neural networks that tolerate noisy labels.
+
+The public API is this short list; each name lives in a module of its own.
+"""
+
+from ._classifier import GCEClassifier
+from .losses import (
+    CrossEntropyLoss,
+    GCELoss,
+    MAELoss,
+    NCERCELoss,
+    SCELoss,
+    TruncatedGCELoss,
+    make_loss,
+)
+from .networks import MLP
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GCEClassifier",
+    "MLP",
+    "GCELoss",
+    "TruncatedGCELoss",
+    "CrossEntropyLoss",
+    "MAELoss",
+    "SCELoss",
+    "NCERCELoss",
+    "make_loss",
+]
