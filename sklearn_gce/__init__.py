@@ -4,6 +4,7 @@ The public API is this short list; each name lives in a module of its own.
 """
 
 from ._classifier import GCEClassifier
+from ._divergence import TrainingDivergedError
 from .losses import (
     CrossEntropyLoss,
     GCELoss,
@@ -13,12 +14,15 @@ from .losses import (
     TruncatedGCELoss,
     make_loss,
 )
+from ._noise import LabelNoiseInjector
+from ._noisy_label_classifier import NoisyLabelClassifier
 from .networks import MLP
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GCEClassifier",
+    "TrainingDivergedError",
     "MLP",
     "GCELoss",
     "TruncatedGCELoss",
@@ -27,4 +31,6 @@ __all__ = [
     "SCELoss",
     "NCERCELoss",
     "make_loss",
+    "LabelNoiseInjector",
+    "NoisyLabelClassifier",
 ]

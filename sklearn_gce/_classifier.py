@@ -6,6 +6,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
@@ -15,14 +16,15 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import ProgressBar
 from skorch.utils import to_tensor
 
 from ._batching import fast_iterator
+from ._divergence import DivergenceGuard, TrainingDivergedError
 from ._pruning import TruncationPruning
+from ._validation import validate_features
 from .losses import LOSSES, make_loss
 from .networks import MLP
 
@@ -274,13 +276,12 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         self : GCEClassifier
         """
         self._check_params()
-        X, y = validate_data(self, X, y, dtype=np.float32, allow_nd=True)
-        check_classification_targets(y)
+        X, y = validate_features(self, X, y)
         encoder = LabelEncoder().fit(y)
         if len(encoder.classes_) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the "
-                f"data, but the data contains only one class: {encoder.classes_[0]!r}."
+                f"data, but the data contains only one class: {encoder.classes_.tolist()[0]!r}."
             )
         self.classes_ = encoder.classes_
         return self._train(X, encoder.transform(y), sample_weight, reinitialize=not self.warm_start)
@@ -303,8 +304,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         first_call = not self.__sklearn_is_fitted__()
         if first_call:
             self._check_params()
-        X, y = validate_data(self, X, y, dtype=np.float32, allow_nd=True, reset=first_call)
-        check_classification_targets(y)
+        X, y = validate_features(self, X, y, reset=first_call)
         if first_call:
             self.classes_ = np.unique(y if classes is None else np.concatenate([classes, y]))
             if len(self.classes_) < 2:
@@ -335,21 +335,36 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         self._n_inputs_ = int(np.prod(X.shape[1:]))
         self._sample_weight_ = torch.as_tensor(sample_weight, device=device)
         self._keep_weight_ = torch.ones(len(X), device=device)
-        with _seeded_torch(seed, device):
-            if reinitialize or not self.initialized_:
-                self.initialize()
-                if isinstance(self.module_, MLP):
-                    self.module_.set_input_scaling(X)
-            NeuralNet.partial_fit(self, X, targets)
-        self.label_issues_ = (self._keep_weight_ == 0).cpu().numpy()
-        # Training-time state: not needed to predict, and kept out of pickles.
-        del self._sample_weight_, self._keep_weight_
+        try:
+            with _seeded_torch(seed, device):
+                if reinitialize or not self.initialized_:
+                    self.initialize()
+                    if isinstance(self.module_, MLP):
+                        self.module_.set_input_scaling(X)
+                # skorch stops cleanly on KeyboardInterrupt (also raised by its
+                # EarlyStopping): the model then keeps the weights reached so far.
+                NeuralNet.partial_fit(self, X, targets)
+            self.label_issues_ = (self._keep_weight_ == 0).cpu().numpy()
+        except TrainingDivergedError:
+            # Never leave a model behind that would predict NaN.
+            del self.classes_
+            raise
+        finally:
+            # Training-time state: not needed to predict, and kept out of pickles.
+            del self._sample_weight_, self._keep_weight_
         return self
 
     # -------------------------------------------------------- skorch hooks
     def initialize_module(self):
         if self.module is not None:
             return super().initialize_module()
+        if not hasattr(self, "_n_inputs_"):
+            raise NotFittedError(
+                "The default MLP is sized from the training data, so it exists only "
+                "after fit. To save and restore a model, pickle or joblib-dump the "
+                "fitted estimator: skorch's save_params/load_params store the weights "
+                "but not classes_."
+            )
         self.module_ = MLP(
             n_features=self._n_inputs_,
             n_classes=len(self.classes_),
@@ -368,7 +383,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
     @property
     def _default_callbacks(self):
         callbacks = list(super()._default_callbacks)
-        extra = []
+        extra = [("divergence_guard", DivergenceGuard())]
         # get_params reads this property before fit has validated the parameters.
         if isinstance(self.loss, str) and self.loss == "truncated":
             extra.append(("truncation_pruning", TruncationPruning()))
@@ -416,7 +431,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             Columns follow ``classes_``; rows sum to 1.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, allow_nd=True, reset=False)
+        X = validate_features(self, X, reset=False)
         return super().predict_proba(X)
 
     def predict(self, X):

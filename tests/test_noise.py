@@ -1,0 +1,575 @@
+"""Tests of the label noise: LabelNoiseInjector (a sampler) and NoisyLabelClassifier."""
+
+import pickle
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from imblearn.pipeline import make_pipeline as make_imblearn_pipeline
+from imblearn.under_sampling import RandomUnderSampler
+from imblearn.utils.estimator_checks import (
+    check_dataframe_column_names_consistency,
+    check_param_validation,
+)
+from imblearn.utils.estimator_checks import (
+    parametrize_with_checks as parametrize_with_sampler_checks,
+)
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.datasets import make_classification
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_gce import LabelNoiseInjector, NoisyLabelClassifier
+
+N_CLASSES = 10
+N_PER_CLASS = 10_000  # 100k labels: standard errors of about 0.005 per cell
+
+
+def _balanced_labels(n_classes=N_CLASSES, n_per_class=N_PER_CLASS, seed=0):
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    return np.random.default_rng(seed).permutation(y)
+
+
+def _empirical_transitions(y, y_noisy, classes):
+    counts = pd.crosstab(pd.Categorical(y, classes), pd.Categorical(y_noisy, classes),
+                         dropna=False).to_numpy()
+    return counts / counts.sum(axis=1, keepdims=True), counts.sum(axis=1)
+
+
+def _assert_matches_matrix(y, y_noisy, T, classes, n_se=5):
+    """Each cell within n_se binomial standard errors; impossible flips never seen."""
+    T_hat, n_rows = _empirical_transitions(y, y_noisy, classes)
+    se = np.sqrt(T * (1 - T) / n_rows[:, None])
+    # Cells of probability 0 or 1 have se 0: they must match exactly.
+    np.testing.assert_array_less(np.abs(T_hat - T), n_se * se + 1e-12)
+
+
+# --- the requested matrices, written independently of the implementation -----
+
+
+def _symmetric(rate, k):
+    return np.where(np.eye(k, dtype=bool), 1 - rate, rate / (k - 1))
+
+
+def _pairflip(rate, k):
+    T = (1 - rate) * np.eye(k)
+    for i in range(k):
+        T[i, (i + 1) % k] = rate
+    return T
+
+
+def _from_flips(flips, rate, k):
+    T = np.eye(k)
+    for source, target in flips.items():
+        T[source, source] = 1 - rate
+        T[source, target] = rate
+    return T
+
+
+def _random_matrix(k, seed=1):
+    return np.random.default_rng(seed).dirichlet(np.ones(k) * 0.5, size=k)
+
+
+STATISTICAL_CASES = {
+    "symmetric": (dict(noise="symmetric", rate=0.4), _symmetric(0.4, N_CLASSES)),
+    "pairflip": (dict(noise="pairflip", rate=0.35), _pairflip(0.35, N_CLASSES)),
+    "mapping": (
+        dict(noise="mapping", rate=0.3, mapping={9: 1, 2: 0, 4: 7, 3: 5, 5: 3}),
+        _from_flips({9: 1, 2: 0, 4: 7, 3: 5, 5: 3}, 0.3, N_CLASSES),
+    ),
+    "matrix": (
+        dict(noise="matrix", transition_matrix=_random_matrix(N_CLASSES)),
+        _random_matrix(N_CLASSES),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(STATISTICAL_CASES))
+def test_noise_matches_requested_transition_matrix(case):
+    params, T = STATISTICAL_CASES[case]
+    y = _balanced_labels()
+    X = np.zeros((y.size, 1))
+    injector = LabelNoiseInjector(random_state=0, **params)
+    X_res, y_noisy = injector.fit_resample(X, y)
+
+    assert X_res is X
+    np.testing.assert_allclose(injector.transition_matrix_, T, atol=1e-12)
+    np.testing.assert_array_equal(injector.classes_, np.arange(N_CLASSES))
+    _assert_matches_matrix(y, y_noisy, T, injector.classes_)
+
+    # The realised flip rate, against its expectation (1 - mean diagonal here,
+    # as the classes are balanced), within 5 binomial standard errors.
+    expected_rate = 1 - np.mean(np.diag(T))
+    se = np.sqrt(expected_rate * (1 - expected_rate) / y.size)
+    assert abs(injector.noise_rate_ - expected_rate) < 5 * se
+    np.testing.assert_array_equal(injector.noise_mask_, y_noisy != y)
+    assert injector.noise_rate_ == pytest.approx(injector.noise_mask_.mean())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    k=st.integers(2, 6),
+    seed=st.integers(0, 2**32 - 1),
+    sparsity=st.floats(0.0, 0.8),
+)
+def test_zero_probability_flips_never_happen(k, seed, sparsity):
+    # Sparse rows (including one-hot rows such as [0, 1, 0]) stress the inverse-
+    # CDF sampling at its boundaries: a class of probability 0 must never come out.
+    rng = np.random.default_rng(seed)
+    T = rng.random((k, k)) * (rng.random((k, k)) >= sparsity)
+    T[np.arange(k), rng.integers(0, k, size=k)] += 1e-3  # no empty row
+    T /= T.sum(axis=1, keepdims=True)
+    y = rng.integers(0, k, size=2000)
+    y[:k] = np.arange(k)  # every class present
+    _, y_noisy = LabelNoiseInjector(
+        noise="matrix", transition_matrix=T, random_state=seed
+    ).fit_resample(np.zeros((y.size, 1)), y)
+    assert np.all(T[y, y_noisy] > 0)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(noise="symmetric"),
+        dict(noise="pairflip"),
+        dict(noise="mapping", mapping={0: 1}),
+        dict(noise="mapping", mapping="cifar10"),
+    ],
+)
+def test_rate_zero_changes_nothing(params):
+    y = _balanced_labels(n_per_class=50)
+    injector = LabelNoiseInjector(rate=0.0, random_state=0, **params)
+    _, y_noisy = injector.fit_resample(np.zeros((y.size, 1)), y)
+    np.testing.assert_array_equal(y_noisy, y)
+    assert injector.noise_rate_ == 0.0
+    np.testing.assert_array_equal(injector.transition_matrix_, np.eye(N_CLASSES))
+
+
+# --- presets --------------------------------------------------------------------
+
+# CIFAR-100 fine label -> coarse label, in the layout of the python version of the
+# data set (the widely copied `sparse2coarse` table): an independent check of the
+# super-class table of the implementation.
+CIFAR100_COARSE = np.array([
+    4, 1, 14, 8, 0, 6, 7, 7, 18, 3, 3, 14, 9, 18, 7, 11, 3, 9, 7, 11,
+    6, 11, 5, 10, 7, 6, 13, 15, 3, 15, 0, 11, 1, 10, 12, 14, 16, 9, 11, 5,
+    5, 19, 8, 8, 15, 13, 14, 17, 18, 10, 16, 4, 17, 4, 2, 0, 17, 4, 18, 17,
+    10, 3, 2, 12, 12, 16, 12, 1, 9, 19, 2, 10, 0, 1, 16, 12, 9, 13, 15, 13,
+    16, 19, 2, 4, 6, 19, 5, 5, 8, 19, 18, 1, 2, 15, 6, 0, 17, 8, 14, 13,
+])  # fmt: skip
+
+
+def test_cifar100_preset_flips_to_next_class_of_same_superclass():
+    rate = 0.4
+    y = np.repeat(np.arange(100), 20)
+    injector = LabelNoiseInjector(
+        noise="mapping", mapping="cifar100", rate=rate, random_state=0
+    )
+    injector.fit_resample(np.zeros((y.size, 1)), y)
+    T = injector.transition_matrix_
+
+    np.testing.assert_allclose(np.diag(T), 1 - rate)
+    for fine in range(100):
+        members = np.flatnonzero(CIFAR100_COARSE == CIFAR100_COARSE[fine])
+        assert members.size == 5
+        expected_target = members[(np.searchsorted(members, fine) + 1) % 5]
+        assert T[fine, expected_target] == pytest.approx(rate)
+        assert np.count_nonzero(T[fine]) == 2
+
+
+@pytest.mark.parametrize(
+    "preset, flips",
+    [
+        ("cifar10", {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}),  # truck, bird, deer, cat<->dog
+        ("fashion_mnist", {9: 7, 7: 5, 2: 6, 4: 3, 3: 4}),  # boot, sneaker, ...
+    ],
+)
+def test_ten_class_presets(preset, flips):
+    y = np.repeat(np.arange(10), 20)
+    injector = LabelNoiseInjector(noise="mapping", mapping=preset, rate=0.25)
+    injector.fit(np.zeros((y.size, 1)), y)
+    np.testing.assert_allclose(injector.transition_matrix_, _from_flips(flips, 0.25, 10))
+
+
+# --- label types and containers ---------------------------------------------------
+
+
+def test_string_labels():
+    rng = np.random.default_rng(0)
+    y = rng.choice(np.array(["dog", "bird", "cat"]), size=30_000)
+    X = np.zeros((y.size, 2))
+
+    pair = LabelNoiseInjector(noise="pairflip", rate=0.3, random_state=0)
+    _, y_noisy = pair.fit_resample(X, y)
+    np.testing.assert_array_equal(pair.classes_, ["bird", "cat", "dog"])
+    assert y_noisy.dtype == y.dtype
+    # Circular in sorted order: bird -> cat -> dog -> bird.
+    expected = {"bird": "cat", "cat": "dog", "dog": "bird"}
+    flipped = pair.noise_mask_
+    assert all(expected[a] == b for a, b in zip(y[flipped], y_noisy[flipped]))
+    _assert_matches_matrix(y, y_noisy, _pairflip(0.3, 3), pair.classes_)
+
+    mapping = LabelNoiseInjector(
+        noise="mapping", mapping={"cat": "dog"}, rate=0.4, random_state=0
+    )
+    _, y_noisy = mapping.fit_resample(X, y)
+    assert set(y[mapping.noise_mask_]) == {"cat"}
+    assert set(y_noisy[mapping.noise_mask_]) == {"dog"}
+
+
+def test_non_contiguous_integer_labels():
+    rng = np.random.default_rng(0)
+    y = rng.choice(np.array([42, 3, 10]), size=30_000)
+    X = np.zeros((y.size, 1))
+
+    pair = LabelNoiseInjector(noise="pairflip", rate=0.2, random_state=0)
+    _, y_noisy = pair.fit_resample(X, y)
+    np.testing.assert_array_equal(pair.classes_, [3, 10, 42])
+    assert set(np.unique(y_noisy)) == {3, 10, 42}
+    _assert_matches_matrix(y, y_noisy, _pairflip(0.2, 3), pair.classes_)
+
+    T = np.array([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.1, 0.1, 0.8]])
+    matrix = LabelNoiseInjector(noise="matrix", transition_matrix=T, random_state=0)
+    _, y_noisy = matrix.fit_resample(X, y)
+    _assert_matches_matrix(y, y_noisy, T, matrix.classes_)
+
+    mapping = LabelNoiseInjector(noise="mapping", mapping={42: 3}, rate=0.3)
+    _, y_noisy = mapping.fit_resample(X, y)
+    assert set(zip(y[mapping.noise_mask_], y_noisy[mapping.noise_mask_])) == {(42, 3)}
+
+
+def test_pandas_in_pandas_out():
+    n = 2000
+    index = pd.Index(np.arange(n) * 3 + 7, name="row")
+    X = pd.DataFrame(
+        {
+            "text": ["a b", None] * (n // 2),
+            "value": np.where(np.arange(n) % 5 == 0, np.nan, 1.0),
+            "when": pd.date_range("2020-01-01", periods=n, freq="h"),
+        },
+        index=index,
+    )
+    X_before = X.copy()
+    y = pd.Series(np.tile(["no", "yes", "maybe"], n)[:n], index=index, name="answer")
+    injector = LabelNoiseInjector(rate=0.3, random_state=0)
+    X_res, y_res = injector.fit_resample(X, y)
+
+    assert X_res is X
+    pd.testing.assert_frame_equal(X, X_before)
+    assert isinstance(y_res, pd.Series)
+    assert y_res.name == "answer"
+    assert y_res.dtype == y.dtype
+    pd.testing.assert_index_equal(y_res.index, index)
+    np.testing.assert_array_equal(injector.noise_mask_, (y_res != y).to_numpy())
+    assert 0.2 < injector.noise_rate_ < 0.4
+    np.testing.assert_array_equal(injector.feature_names_in_, ["text", "value", "when"])
+
+    # A categorical Series keeps its dtype, a one-column DataFrame stays one.
+    y_cat = y.astype("category")
+    _, y_cat_res = clone(injector).fit_resample(X, y_cat)
+    assert y_cat_res.dtype == y_cat.dtype
+    np.testing.assert_array_equal(y_cat_res.astype(str), y_res)
+    _, y_df_res = clone(injector).fit_resample(X, y.to_frame())
+    assert isinstance(y_df_res, pd.DataFrame)
+    pd.testing.assert_index_equal(y_df_res.index, index)
+    assert y_df_res.columns.tolist() == ["answer"]
+    np.testing.assert_array_equal(y_df_res["answer"], y_res)
+
+
+def test_other_containers():
+    y = [0, 1, 2] * 100
+    X = sparse.random(len(y), 4, density=0.1, format="csr", random_state=0)
+    X_res, y_res = LabelNoiseInjector(random_state=0).fit_resample(X, y)
+    assert X_res is X
+    assert isinstance(y_res, list) and len(y_res) == len(y)
+
+    # Text documents: a 1-D list of strings is passed on for a vectoriser.
+    docs = ["good film", "bad film", "great plot", "awful plot"] * 25
+    labels = ["pos", "neg", "pos", "neg"] * 25
+    model = make_imblearn_pipeline(
+        LabelNoiseInjector(rate=0.1, random_state=0),
+        TfidfVectorizer(),
+        LogisticRegression(),
+    ).fit(docs, labels)
+    assert model.score(docs, labels) == 1.0
+    assert not hasattr(model[0], "n_features_in_")
+
+
+def test_random_state_reproducible():
+    y = _balanced_labels(n_per_class=500)
+    X = np.zeros((y.size, 1))
+
+    def draw(random_state):
+        return LabelNoiseInjector(rate=0.3, random_state=random_state).fit_resample(X, y)[1]
+
+    np.testing.assert_array_equal(draw(0), draw(0))
+    np.testing.assert_array_equal(draw(np.random.RandomState(5)), draw(5))
+    assert np.mean(draw(0) != draw(1)) > 0.2
+
+
+# --- errors ----------------------------------------------------------------------
+
+Y3 = np.array([0, 1, 2] * 10)
+Y10 = np.arange(10).repeat(3)
+
+
+@pytest.mark.parametrize(
+    "params, y, match",
+    [
+        (dict(rate=1.0), Y3, r"'rate' parameter .* range \[0.0, 1.0\)"),
+        (dict(rate=-0.1), Y3, r"'rate' parameter .* range \[0.0, 1.0\)"),
+        (dict(noise="uniform"), Y3, r"'noise' parameter .*'symmetric'"),
+        (dict(rate=0.9), Y10, r"too high for symmetric noise over 10 classes.*"
+                              r"rate < \(K - 1\) / K = 0.9"),
+        (dict(rate=0.5), np.array([0, 1] * 5), r"too high for symmetric noise over 2"),
+        (dict(noise="pairflip", rate=0.5), Y3, "too high for pairflip noise.*rate < 0.5"),
+        (dict(noise="mapping", mapping={0: 1}, rate=0.6), Y3, "too high for mapping"),
+        (dict(noise="mapping"), Y3, "noise='mapping' needs mapping"),
+        (dict(noise="mapping", mapping={0: 7}), Y3, "not in y: 7"),
+        (dict(noise="mapping", mapping={"a": 0}), Y3, "not in y: 'a'"),
+        (dict(noise="mapping", mapping="cifar"), Y3, "'mapping' parameter .*'cifar10'"),
+        (dict(noise="mapping", mapping="cifar10"), np.array(["a", "b"] * 3),
+         "preset for the integer class ids 0..9"),
+        (dict(noise="mapping", mapping="cifar10"), np.array([0, 1, 10] * 3),
+         "preset for the integer class ids 0..9"),
+        (dict(mapping={0: 1}), Y3, "mapping is only used with noise='mapping'"),
+        (dict(transition_matrix=np.eye(3)), Y3, "only used with noise='matrix'"),
+        (dict(noise="matrix"), Y3, "noise='matrix' needs transition_matrix"),
+        (dict(noise="matrix", transition_matrix=np.ones((3, 2)) / 2), Y3, "square"),
+        (dict(noise="matrix", transition_matrix=np.eye(4)), Y3,
+         r"is 4 x 4 but y has 3 classes"),
+        (dict(noise="matrix", transition_matrix=np.full((3, 3), 0.3)), Y3,
+         r"row-stochastic.*rows \[0, 1, 2\] sum to \[0.9, 0.9, 0.9\]"),
+        (dict(noise="matrix", transition_matrix=[[1.5, -0.5], [0, 1]]),
+         np.array([0, 1] * 3), "non-negative"),
+        (dict(), np.zeros(10), r"at least 2 classes .* got 1 class"),
+        (dict(), np.array([0.0, 1.0, np.nan, 1.0]), "missing labels .* at row 2"),
+        (dict(), np.array(["a", None, "b"], dtype=object), "missing labels"),
+        (dict(), np.array([0.5, 1.5, 2.5]), "Unknown label type: continuous"),
+        (dict(), np.array([1, "a"], dtype=object), "mixes label types"),
+        (dict(), np.array([[1, 1, 0], [0, 1, 0]]), "Multilabel"),
+    ],
+)
+def test_errors(params, y, match):
+    X = np.zeros((len(y), 2))
+    with pytest.raises(ValueError, match=match):
+        LabelNoiseInjector(**params).fit_resample(X, y)
+
+
+def test_errors_about_x_and_y():
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        LabelNoiseInjector().fit_resample(np.zeros((5, 2)), Y3)
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        LabelNoiseInjector().fit_resample(np.zeros((5, 2)), None)
+
+
+def test_symmetric_rate_just_below_the_limit_is_accepted():
+    injector = LabelNoiseInjector(rate=0.89, random_state=0)
+    injector.fit(np.zeros((Y10.size, 1)), Y10)
+    assert injector.transition_matrix_[0, 0] > injector.transition_matrix_[0, 1]
+
+
+# --- in pipelines: noisy training labels, clean scoring ---------------------------
+
+
+class CleanLabelOracle(ClassifierMixin, BaseEstimator):
+    """Predicts the clean label hidden in ``X[:, 0]``; records the y it was fit on.
+
+    Its accuracy is 1 exactly when it is scored against clean labels.
+    """
+
+    def fit(self, X, y, sample_weight=None):
+        X = np.asarray(X)
+        self.fit_y_ = np.asarray(y).copy()
+        self.fit_clean_y_ = X[:, 0].astype(int)
+        self.fit_sample_weight_ = sample_weight
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.asarray(X)[:, 0].astype(int)
+
+
+def _oracle_data(n=3000, n_classes=5, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, size=n)
+    X = np.column_stack([y, rng.normal(size=n)])
+    return X, y
+
+
+def test_imblearn_pipeline_trains_on_noisy_and_scores_on_clean_labels():
+    rate = 0.3
+    X, y = _oracle_data()
+    pipe = make_imblearn_pipeline(
+        LabelNoiseInjector(rate=rate, random_state=0), CleanLabelOracle()
+    )
+    result = cross_validate(pipe, X, y, cv=3, return_estimator=True)
+
+    # Scored on clean labels: the oracle is perfect there (about 0.7 if not).
+    np.testing.assert_array_equal(result["test_score"], 1.0)
+    se = np.sqrt(rate * (1 - rate) / (len(y) * 2 / 3))
+    for fitted in result["estimator"]:
+        oracle, injector = fitted[-1], fitted[0]
+        changed = oracle.fit_y_ != oracle.fit_clean_y_
+        assert abs(changed.mean() - rate) < 5 * se
+        np.testing.assert_array_equal(changed, injector.noise_mask_)
+
+
+def test_imblearn_pipeline_with_a_real_classifier_in_grid_search():
+    X, y = make_classification(n_samples=150, n_informative=4, n_classes=3, random_state=0)
+    pipe = make_imblearn_pipeline(
+        LabelNoiseInjector(rate=0.3, random_state=0), LogisticRegression()
+    )
+    search = GridSearchCV(pipe, {"logisticregression__C": [0.1, 1.0]}, cv=2).fit(X, y)
+    # The best pipeline predicts without noising anything.
+    assert search.best_estimator_.predict(X).shape == y.shape
+
+
+# --- NoisyLabelClassifier ---------------------------------------------------------
+
+
+def test_noisy_label_classifier_fits_on_noisy_labels():
+    X, y = make_classification(n_samples=600, n_informative=4, n_classes=3, random_state=0)
+    noise = LabelNoiseInjector(rate=0.3, random_state=0)
+    clf = NoisyLabelClassifier(LogisticRegression(), noise=noise).fit(X, y)
+
+    assert clf.noise_ is not noise and clf.noise_.noise_mask_.sum() > 100
+    # The inner model is exactly a model fitted on the injector's noisy labels...
+    _, y_noisy = clone(noise).fit_resample(X, y)
+    np.testing.assert_array_equal(y_noisy != y, clf.noise_.noise_mask_)
+    expected = LogisticRegression().fit(X, y_noisy)
+    np.testing.assert_allclose(clf.estimator_.coef_, expected.coef_)
+    # ...and not the model of the clean labels.
+    assert not np.allclose(clf.estimator_.coef_, LogisticRegression().fit(X, y).coef_)
+
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert clf.n_features_in_ == X.shape[1]
+    np.testing.assert_allclose(clf.predict_proba(X), expected.predict_proba(X))
+    np.testing.assert_array_equal(clf.predict(X), expected.predict(X))
+    assert clf.score(X, y) == accuracy_score(y, clf.predict(X))
+
+
+def test_noisy_label_classifier_records_and_scores_with_clean_labels():
+    X, y = _oracle_data()
+    weights = np.linspace(1, 2, len(y))
+    clf = NoisyLabelClassifier(
+        CleanLabelOracle(), noise=LabelNoiseInjector(rate=0.3, random_state=0)
+    ).fit(X, y, sample_weight=weights)
+    np.testing.assert_array_equal(
+        clf.estimator_.fit_y_ != y, clf.noise_.noise_mask_
+    )
+    assert clf.noise_.noise_mask_.any()
+    np.testing.assert_array_equal(clf.estimator_.fit_sample_weight_, weights)
+    assert clf.score(X, y) == 1.0
+
+    search = GridSearchCV(
+        NoisyLabelClassifier(CleanLabelOracle(), noise=LabelNoiseInjector(rate=0.3)),
+        {"noise__rate": [0.1, 0.3]},
+        cv=StratifiedKFold(3),
+    ).fit(X, y)
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"], 1.0)
+    assert search.best_estimator_.noise_.noise_rate_ > 0.05
+
+
+def test_noisy_label_classifier_grid_search_clone_and_pickle():
+    X, y = make_classification(n_samples=150, n_informative=4, n_classes=3, random_state=0)
+    clf = NoisyLabelClassifier(
+        LogisticRegression(), noise=LabelNoiseInjector(rate=0.3, random_state=0)
+    )
+    search = GridSearchCV(clf, {"estimator__C": [0.01, 1.0]}, cv=2).fit(X, y)
+    assert search.best_params_["estimator__C"] in (0.01, 1.0)
+    assert isinstance(search.best_estimator_, NoisyLabelClassifier)
+
+    fitted = clone(clf).fit(X, y)
+    unfitted = clone(fitted)
+    assert not hasattr(unfitted, "estimator_")
+    assert unfitted.get_params()["noise__rate"] == 0.3
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
+    np.testing.assert_array_equal(restored.noise_.noise_mask_, fitted.noise_.noise_mask_)
+
+
+def test_noisy_label_classifier_delegation_and_defaults():
+    X, y = make_classification(n_samples=200, random_state=0)
+    clf = NoisyLabelClassifier(RidgeClassifier())
+    assert not hasattr(clf, "predict_proba")
+    assert hasattr(clf, "decision_function")
+    assert not hasattr(clf, "classes_")  # unfitted
+    clf.fit(X, y)
+    assert isinstance(clf.noise_, LabelNoiseInjector)
+    assert clf.noise_.rate == 0.2 and clf.noise_.noise == "symmetric"
+    assert clf.decision_function(X).shape == (200,)
+    assert hasattr(NoisyLabelClassifier(LogisticRegression()), "predict_proba")
+
+    with pytest.raises(ValueError, match="noise must keep the rows"):
+        NoisyLabelClassifier(
+            LogisticRegression(), noise=RandomUnderSampler(random_state=0)
+        ).fit(X[:150], y[:150] * (np.arange(150) < 120))
+
+
+# --- estimator checks -------------------------------------------------------------
+
+
+@parametrize_with_sampler_checks(
+    [
+        LabelNoiseInjector(random_state=0),
+        LabelNoiseInjector(noise="pairflip", rate=0.3, random_state=0),
+    ]
+)
+def test_imblearn_sampler_checks(estimator, check):
+    # All of imbalanced-learn's sampler checks apply: none is expected to fail.
+    check(estimator)
+
+
+def test_imblearn_param_validation_and_feature_names():
+    check_param_validation("LabelNoiseInjector", LabelNoiseInjector())
+    check_dataframe_column_names_consistency("LabelNoiseInjector", LabelNoiseInjector())
+
+
+def _expected_failed_checks(estimator):
+    if isinstance(estimator, LabelNoiseInjector):
+        reason = (
+            "by design the injector never reads X's values (only its length), so X "
+            "of any shape, including 1-D text or no columns, is passed on to the next "
+            "step, which validates it"
+        )
+        return {"check_fit1d": reason, "check_estimators_empty_data_messages": reason}
+    if estimator.noise is not None and estimator.noise.rate > 0:
+        reason = (
+            "duplicating a row is not the same as doubling its weight under label "
+            "noise: each copy gets its own draw of the noise"
+        )
+        return {
+            "check_sample_weight_equivalence_on_dense_data": reason,
+            "check_sample_weight_equivalence_on_sparse_data": reason,
+        }
+    return {}
+
+
+@parametrize_with_checks(
+    [
+        LabelNoiseInjector(random_state=0),
+        NoisyLabelClassifier(LogisticRegression(), noise=LabelNoiseInjector(rate=0.0)),
+        NoisyLabelClassifier(
+            LogisticRegression(), noise=LabelNoiseInjector(rate=0.3, random_state=0)
+        ),
+    ],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_error_messages_name_the_allowed_values():
+    # The parameter validation message lists every preset.
+    with pytest.raises(ValueError) as info:
+        LabelNoiseInjector(noise="mapping", mapping="mnist").fit_resample(Y3, Y3)
+    for preset in ("cifar10", "cifar100", "fashion_mnist"):
+        assert re.search(preset, str(info.value))
