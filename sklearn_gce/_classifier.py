@@ -1,5 +1,6 @@
 """``GCEClassifier``: a skorch neural network trained with a noise-robust loss."""
 
+import inspect
 from contextlib import contextmanager
 from numbers import Integral, Real
 
@@ -79,6 +80,8 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         ``None`` builds an :class:`~sklearn_gce.MLP` with ``n_features`` and
         ``n_classes`` from the data; set its options with ``module__*``
         (e.g. ``module__hidden_sizes=(512, 256)``, ``module__dropout=0.2``).
+        A module class whose constructor has ``n_features`` or ``n_classes``
+        arguments gets them from the data too, unless set with ``module__*``.
     loss : {'gce', 'truncated', 'ce', 'mae', 'sce', 'nce_rce'}, default='gce'
         The training loss (see :mod:`sklearn_gce.losses`); the baselines make
         fair comparisons and let a grid search choose the loss itself.
@@ -357,7 +360,9 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
     # -------------------------------------------------------- skorch hooks
     def initialize_module(self):
         if self.module is not None:
-            return super().initialize_module()
+            kwargs = {**self._data_sizes_for(self.module), **self.get_params_for("module")}
+            self.module_ = self.initialized_instance(self.module, kwargs)
+            return self
         if not hasattr(self, "_n_inputs_"):
             raise NotFittedError(
                 "The default MLP is sized from the training data, so it exists only "
@@ -371,6 +376,14 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             **self.get_params_for("module"),
         )
         return self
+
+    def _data_sizes_for(self, module):
+        """``n_features``/``n_classes`` for a module class whose constructor takes them."""
+        if not isinstance(module, type) or not hasattr(self, "_n_inputs_"):
+            return {}
+        accepted = inspect.signature(module).parameters
+        sizes = {"n_features": self._n_inputs_, "n_classes": len(self.classes_)}
+        return {name: value for name, value in sizes.items() if name in accepted}
 
     def initialize_criterion(self):
         if self.criterion is not None:

@@ -1,5 +1,7 @@
 """The truncated loss's schedule: re-optimising per-sample weights during training."""
 
+import warnings
+
 import torch
 from skorch.callbacks import Callback
 
@@ -24,7 +26,9 @@ class TruncationPruning(Callback):
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         epoch = len(net.history)
-        start = schedule_epoch(net.prune_start, net.max_epochs)
+        # Never before epoch 2: an untrained model gives every label p_y ~ 1/K
+        # and would prune the whole training set.
+        start = max(2, schedule_epoch(net.prune_start, net.max_epochs))
         every = schedule_epoch(net.prune_every, net.max_epochs)
         if epoch < start or (epoch - start) % every:
             return
@@ -32,7 +36,16 @@ class TruncationPruning(Callback):
         labels, rows = net.unpack_targets(dataset_train_targets(dataset_train, net.device))
         keep = net.criterion_.optimal_weight(logits, labels)
         net._keep_weight_[rows] = keep.to(net._keep_weight_.dtype)
-        net.history.record("n_pruned", int((keep == 0).sum()))
+        n_pruned = int((keep == 0).sum())
+        net.history.record("n_pruned", n_pruned)
+        if n_pruned == len(keep):
+            warnings.warn(
+                f"The truncated loss pruned every training sample at epoch {epoch}: "
+                f"no label has probability above k={net.k} yet, so training stops "
+                "learning. Start pruning later (prune_start) or lower k.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
 
 def dataset_train_targets(dataset, device):

@@ -139,6 +139,21 @@ def test_module_routing_and_user_modules(small):
     assert isinstance(clf.module_, Linear)
     assert clf.score(X, y) > 0.8
 
+    class SizedLinear(torch.nn.Module):
+        def __init__(self, n_features, n_classes, scale=16.0):
+            super().__init__()
+            self.linear = torch.nn.Linear(n_features, n_classes)
+            self.scale = scale
+
+        def forward(self, X):
+            return self.linear(X / self.scale)
+
+    # Sizes come from the data (8 classes here) for constructors that ask for them.
+    keep = y < 8
+    clf = GCEClassifier(SizedLinear, module__scale=8.0, lr=1e-2, **FAST).fit(X[keep], y[keep])
+    assert clf.module_.linear.out_features == 8 and clf.module_.linear.in_features == 64
+    assert clf.module_.scale == 8.0
+
 
 def test_grid_search_over_q_and_loss_in_parallel(small):
     X, y = small
@@ -206,6 +221,15 @@ def test_truncated_loss_prunes_the_mislabelled_rows(noisy_digits):
     # prune_start=0.33, prune_every=0.1 of 40 epochs: epochs 13, 17, ..., 37.
     assert len(pruned) == 7 and pruned[-1] == issues.sum()
     assert not GCEClassifier(loss="gce", max_epochs=2).fit(X, y_noisy).label_issues_.any()
+
+
+def test_pruning_waits_for_a_trained_model_and_warns_when_it_prunes_everything(noisy_digits):
+    X, y_noisy, *_ = noisy_digits
+    clf = GCEClassifier(loss="truncated", prune_start=1, prune_every=1, max_epochs=2, random_state=0)
+    clf.fit(X, y_noisy)
+    assert "n_pruned" not in clf.history[0] and "n_pruned" in clf.history[1]
+    with pytest.warns(RuntimeWarning, match="pruned every training sample"):
+        GCEClassifier(loss="truncated", k=0.99, prune_start=2, max_epochs=2, random_state=0).fit(X, y_noisy)
 
 
 def test_robust_losses_beat_cross_entropy_on_noisy_digits(noisy_digits):
