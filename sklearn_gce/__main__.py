@@ -1,0 +1,5 @@
+"""Run the command line: ``python -m sklearn_gce``."""
+
+from ._cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,583 @@
+"""Command-line interface: ``sklearn-gce demo | fit | predict``.
+
+``demo`` shows the point of the package on scikit-learn's digits (bundled, no
+download): the same network trained with cross entropy, GCE and truncated GCE on
+labels of which a fraction was corrupted, scored on clean test labels. ``fit``
+and ``predict`` train and apply a tabular model on a CSV file.
+
+Problems with the user's input raise :class:`CLIError`, which :func:`main` prints
+as one line ``sklearn-gce: error: ...`` and turns into exit code 1; anything else
+is a bug and keeps its traceback.
+"""
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import torch
+from imblearn.pipeline import Pipeline
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_digits
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import ParameterGrid, StratifiedKFold, cross_validate, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.utils.multiclass import type_of_target
+from skorch.callbacks import Callback
+from tqdm import tqdm
+
+from ._classifier import GCEClassifier
+from ._noise import LabelNoiseInjector
+from .losses import LOSSES
+
+__all__ = ["main"]
+
+PROG = "sklearn-gce"
+MODEL_FORMAT = "sklearn-gce model"  # marker of the files that `fit` writes
+MODEL_FORMAT_VERSION = 1
+Q_LOSSES = ("gce", "truncated")  # the losses that use q
+DEMO_EPOCHS = 50
+
+
+class CLIError(Exception):
+    """A problem with the user's input, reported as one line without a traceback."""
+
+
+# ----------------------------------------------------------------- arguments
+def _in_range(kind, low, high, low_open=False, high_open=False):
+    """An argparse ``type`` that parses ``kind`` and checks ``low <= x <= high``."""
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            left = "(" if low_open else "["
+            right = ")" if high_open else "]"
+            high_text = "inf" if high is None else high
+            raise argparse.ArgumentTypeError(f"{text} is not in {left}{low}, {high_text}{right}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Neural networks for noisy labels with the Generalized Cross Entropy loss.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of errors"
+    )
+    parser.add_argument(
+        "--threads", type=_in_range(int, 1, None), default=1,
+        help="CPU threads for torch (default: %(default)s; the small default network "
+        "gains little from more, and slows down badly when the cores are busy)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="compare CE, GCE and truncated GCE on digits with noisy labels (the default)",
+        description="Train the same network with cross entropy, GCE and truncated GCE on "
+        "scikit-learn's digits, after corrupting a fraction of the training labels; "
+        "print the clean-test accuracy and write a plot of it per epoch.",
+    )
+    demo.add_argument("--noise", choices=["symmetric", "pairflip"], default="symmetric",
+                      help="noise model (default: %(default)s)")
+    demo.add_argument("--rate", type=_in_range(float, 0, 1, high_open=True), default=0.4,
+                      help="fraction of training labels to corrupt (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    demo.add_argument("--epochs", type=_in_range(int, 1, None), default=DEMO_EPOCHS,
+                      help="training epochs per method (default: %(default)s)")
+    demo.add_argument("--out", type=Path, default=Path("."),
+                      help="folder for demo.png (default: the current folder)")
+
+    fit = sub.add_parser(
+        "fit",
+        help="tune and train a model on a CSV file",
+        description="Train GCEClassifier on a CSV file: numeric columns are imputed "
+        "(median) and scaled, the others imputed (most frequent) and one-hot encoded. "
+        "q (and the loss, when several are given) is chosen by stratified "
+        "cross-validation; the best setting is refitted on all rows and saved.",
+    )
+    fit.add_argument("data", type=Path, metavar="DATA.csv", help="training data")
+    fit.add_argument("--target", required=True, metavar="COLUMN", help="the label column")
+    fit.add_argument("--q", type=_in_range(float, 0, 1, low_open=True), nargs="+",
+                     default=[0.3, 0.5, 0.7, 0.9], metavar="Q",
+                     help="values of q to try, in (0, 1] (default: 0.3 0.5 0.7 0.9)")
+    fit.add_argument("--loss", choices=sorted(LOSSES), nargs="+", default=["gce"],
+                     metavar="LOSS",
+                     help=f"losses to try, among {', '.join(sorted(LOSSES))} (default: gce)")
+    fit.add_argument("--cv", type=_in_range(int, 2, None), default=5,
+                     help="cross-validation folds (default: %(default)s)")
+    fit.add_argument("--epochs", type=_in_range(int, 1, None), default=100,
+                     help="training epochs (default: %(default)s)")
+    fit.add_argument("--inject-noise", type=_in_range(float, 0, 1, high_open=True),
+                     metavar="RATE",
+                     help="corrupt this fraction of the training labels of every fit "
+                     "(cross-validation then scores on the clean held-out labels; the "
+                     "saved model is trained on noised labels too): for experiments")
+    fit.add_argument("--noise", choices=["symmetric", "pairflip"], default="symmetric",
+                     help="noise model of --inject-noise (default: %(default)s)")
+    fit.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    fit.add_argument("--out", type=Path, required=True, metavar="MODEL",
+                     help="where to save the fitted model (joblib)")
+
+    predict = sub.add_parser(
+        "predict",
+        help="predict the labels of a CSV file with a saved model",
+        description="Apply a model saved by `sklearn-gce fit` to a CSV file with the same "
+        "feature columns. Only load model files you trust: loading unpickles them.",
+    )
+    predict.add_argument("model", type=Path, metavar="MODEL", help="a model saved by `fit`")
+    predict.add_argument("data", type=Path, metavar="DATA.csv", help="rows to predict")
+    predict.add_argument("--out", type=Path, required=True, metavar="PREDICTIONS.csv",
+                         help="where to write the predictions")
+    predict.add_argument("--proba", action="store_true",
+                         help="also write one probability column per class")
+    return parser
+
+
+# ----------------------------------------------------------------- main
+def main(argv=None):
+    """Run the ``sklearn-gce`` command line.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments after the program name; ``None`` reads ``sys.argv[1:]``.
+        Without a command, ``demo`` runs with its defaults.
+
+    Returns
+    -------
+    exit_code : int
+        0 on success, 1 when the input is unusable (with one line
+        ``sklearn-gce: error: ...`` on stderr), 2 for invalid arguments (with
+        argparse's usage message) and 130 when interrupted.
+
+    Examples
+    --------
+    >>> from sklearn_gce._cli import main
+    >>> main(["fit", "no-such-file.csv", "--target", "y", "--out", "model.joblib"])
+    1
+    """
+    parser = _build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:  # `sklearn-gce` alone, or with --debug only
+            args = parser.parse_args([*argv, "demo"])
+    except SystemExit as exc:  # --help, or a usage error (already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    commands = {"demo": _demo, "fit": _fit, "predict": _predict}
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(args.threads)
+        commands[args.command](args)
+    except CLIError as exc:
+        if args.debug:
+            raise
+        message = " ".join(str(exc).splitlines())  # one line, always
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        torch.set_num_threads(threads)  # for callers of main() in a live process
+    return 0
+
+
+# ----------------------------------------------------------------- demo
+class _EpochMonitor(Callback):
+    """Record clean-test accuracy after each epoch and advance a progress bar."""
+
+    def __init__(self, X_test, y_test, bar):
+        self.X_test = X_test
+        self.y_test = y_test
+        self.bar = bar
+
+    def on_epoch_end(self, net, **kwargs):
+        accuracy = float(np.mean(net.predict(self.X_test) == self.y_test))
+        net.history.record("test_accuracy", accuracy)
+        self.bar.set_postfix(test_acc=f"{accuracy:.3f}", refresh=False)
+        self.bar.update(1)
+
+
+def _demo(args):
+    out_dir = _ensure_dir(args.out)
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=args.seed
+    )
+    injector = LabelNoiseInjector(noise=args.noise, rate=args.rate, random_state=args.seed)
+    _check_noise(injector, X_train, y_train)
+
+    methods = [("CE", "ce"), ("GCE (q=0.7)", "gce"), ("truncated GCE (q=0.7, k=0.5)", "truncated")]
+    results = []
+    start = time.perf_counter()
+    with tqdm(total=len(methods) * args.epochs, unit="epoch", file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        for name, loss in methods:
+            bar.set_description(loss)
+            # The injector draws the same noisy labels for every method (same y and seed).
+            model = Pipeline([
+                ("noise", clone(injector)),
+                ("clf", GCEClassifier(
+                    loss=loss, max_epochs=args.epochs, random_state=args.seed,
+                    callbacks=[("test_accuracy", _EpochMonitor(X_test, y_test, bar))],
+                )),
+            ]).fit(X_train, y_train)
+            noise, clf = model.named_steps["noise"], model.named_steps["clf"]
+            curve = np.asarray(clf.history[:, "test_accuracy"])
+            results.append({
+                "name": name, "loss": loss, "curve": curve,
+                "accuracy": model.score(X_test, y_test),
+                "issues": clf.label_issues_, "noise_mask": noise.noise_mask_,
+            })
+    elapsed = time.perf_counter() - start
+
+    mask = results[0]["noise_mask"]
+    print(
+        f"Digits: {len(y_train)} training and {len(y_test)} test images, 10 classes. "
+        f"{args.noise.capitalize()} noise at rate {args.rate:g} changed "
+        f"{mask.sum()} training labels ({mask.mean():.1%}); test labels are clean."
+    )
+    print(f"Same MLP, {args.epochs} epochs and seed {args.seed} for every method "
+          f"({elapsed:.0f} s in all).\n")
+    _print_table(
+        ["method", "test acc", "best (epoch)", "pruned", "precision", "recall"],
+        [_demo_row(r) for r in results],
+    )
+    print("\nbest (epoch): the highest clean-test accuracy along training, in hindsight.\n"
+          "pruned: training rows that truncated GCE flagged as mislabelled (label_issues_);\n"
+          "precision and recall: how many of them were truly flipped, and how many of the\n"
+          "flipped rows they caught.")
+    path = _plot_demo(results, out_dir / "demo.png", args)
+    if path is not None:
+        print(f"Plot written to {path}")
+
+
+def _demo_row(result):
+    curve = result["curve"]
+    best = int(np.argmax(curve))
+    row = [result["name"], f"{result['accuracy']:.3f}", f"{curve[best]:.3f} ({best + 1})"]
+    if result["loss"] != "truncated":
+        return row + ["-", "-", "-"]
+    issues, mask = result["issues"], result["noise_mask"]
+    hits = int(np.sum(issues & mask))
+    precision = f"{hits / issues.sum():.3f}" if issues.any() else "-"
+    recall = f"{hits / mask.sum():.3f}" if mask.any() else "-"
+    return row + [str(int(issues.sum())), precision, recall]
+
+
+def _plot_demo(results, path, args):
+    """Clean-test accuracy per epoch of each method; ``None`` without matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        print(f"{PROG}: note: matplotlib is not installed, so no plot was written "
+              "(pip install matplotlib).", file=sys.stderr)
+        return None
+    # A bare Figure with the Agg canvas: no pyplot, no global backend switch.
+    fig = Figure(figsize=(9, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for result in results:
+        curve = result["curve"]
+        ax.plot(np.arange(1, len(curve) + 1), curve, marker="." if len(curve) < 20 else None,
+                label=f"{result['name']}: {result['accuracy']:.3f}")
+    ax.set(xlabel="epoch", ylabel="clean test accuracy",
+           title=f"Digits, {args.rate:.0%} {args.noise} label noise on the training set")
+    ax.grid(alpha=0.3)
+    fig.legend(title="final test accuracy", loc="outside right center")
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise CLIError(f"cannot write the plot {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+# ----------------------------------------------------------------- fit
+def _to_categories(X):
+    """Categorical columns as object strings with NaN for missing values.
+
+    Makes one-hot encoding indifferent to how pandas typed a column (str, bool,
+    mixed object, or numbers when a predict file happens to hold only digits).
+    """
+    return pd.DataFrame(X).astype(object).apply(
+        lambda column: column.map(lambda v: np.nan if pd.isna(v) else str(v))
+    )
+
+
+def _make_pipeline(numeric, categorical, epochs, seed, noise_rate, noise):
+    """Preprocessing + GCEClassifier, with a noise injector when ``noise_rate`` is set."""
+    transformers = []
+    if numeric:
+        transformers.append(
+            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric)
+        )
+    if categorical:
+        transformers.append(("categorical", make_pipeline(
+            FunctionTransformer(_to_categories, feature_names_out="one-to-one"),
+            SimpleImputer(strategy="most_frequent"),
+            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+        ), categorical))
+    steps = [("preprocess", ColumnTransformer(transformers))]
+    if noise_rate is not None:
+        steps.append(("noise", LabelNoiseInjector(noise=noise, rate=noise_rate, random_state=seed)))
+    steps.append(("clf", GCEClassifier(max_epochs=epochs, random_state=seed)))
+    return Pipeline(steps)
+
+
+def _candidates(losses, qs):
+    """The grid: q is crossed with the losses that use it only."""
+    losses = list(dict.fromkeys(losses))
+    qs = list(dict.fromkeys(qs))
+    grid = []
+    with_q = [loss for loss in losses if loss in Q_LOSSES]
+    if with_q:
+        grid.append({"clf__loss": with_q, "clf__q": qs})
+    for loss in losses:
+        if loss not in Q_LOSSES:
+            grid.append({"clf__loss": [loss]})
+    return list(ParameterGrid(grid))
+
+
+def _fit(args):
+    _check_writable(args.out)
+    data = _read_csv(args.data)
+    if args.target not in data.columns:
+        raise CLIError(
+            f"no column {args.target!r} in {args.data}; the columns are: "
+            f"{', '.join(map(repr, data.columns))}"
+        )
+    missing_target = data[args.target].isna()
+    if missing_target.all():
+        raise CLIError(f"the target column {args.target!r} is empty")
+    if missing_target.any():
+        print(f"{PROG}: note: dropping {missing_target.sum()} row(s) without a "
+              f"{args.target!r} label", file=sys.stderr)
+        data = data[~missing_target].reset_index(drop=True)
+    y = _clean_target(data[args.target], args.target)
+    X = data.drop(columns=args.target)
+    empty = [c for c in X.columns if X[c].isna().all()]
+    if empty:
+        print(f"{PROG}: note: ignoring {len(empty)} column(s) without any value: "
+              f"{', '.join(map(repr, empty))}", file=sys.stderr)
+        X = X.drop(columns=empty)
+    if X.shape[1] == 0:
+        raise CLIError(f"{args.data} has no feature columns besides the target {args.target!r}")
+
+    counts = y.value_counts()
+    if len(counts) < 2:
+        raise CLIError(f"the target {args.target!r} has a single class "
+                       f"({_label(counts.index[0])}); a classifier needs at least two")
+    if counts.min() < args.cv:
+        raise CLIError(
+            f"class {_label(counts.idxmin())} of {args.target!r} has {counts.min()} row(s), "
+            f"fewer than the {args.cv} cross-validation folds; lower --cv or drop that class"
+        )
+    # Booleans are categories, not numbers.
+    numeric = [c for c in X.columns
+               if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])]
+    categorical = [c for c in X.columns if c not in numeric]
+    model = _make_pipeline(numeric, categorical, args.epochs, args.seed,
+                           args.inject_noise, args.noise)
+    if args.inject_noise is not None:
+        _check_noise(model.named_steps["noise"], X, y)
+
+    candidates = _candidates(args.loss, args.q)
+    splitter = StratifiedKFold(n_splits=args.cv, shuffle=True, random_state=args.seed)
+    print(f"{len(X)} rows, {len(numeric)} numeric and {len(categorical)} categorical "
+          f"feature columns, {len(counts)} classes; {args.cv}-fold cross-validation of "
+          f"{len(candidates)} candidate(s), {args.epochs} epochs each"
+          + (f", training labels {args.noise}-noised at rate {args.inject_noise:g}"
+             if args.inject_noise is not None else "") + ".")
+    scores = []
+    with warnings.catch_warnings():
+        # A category seen in the held-out fold only is encoded as all zeros, as intended.
+        warnings.filterwarnings("ignore", "Found unknown categories", UserWarning)
+        for params in tqdm(candidates, desc="grid search", unit="candidate", file=sys.stderr,
+                           dynamic_ncols=True):
+            cv = cross_validate(clone(model).set_params(**params), X, y, cv=splitter,
+                                scoring="accuracy", error_score="raise")
+            scores.append((cv["test_score"].mean(), cv["test_score"].std(), cv["fit_time"].mean()))
+
+    best = int(np.argmax([mean for mean, _, _ in scores]))
+    rows = []
+    for i, (params, (mean, std, fit_time)) in enumerate(zip(candidates, scores)):
+        q = f"{params['clf__q']:g}" if "clf__q" in params else "-"
+        rows.append(["*" if i == best else "", params["clf__loss"], q,
+                     f"{mean:.3f} ± {std:.3f}", f"{fit_time:.2f}"])
+    print()
+    _print_table(["", "loss", "q", "accuracy (mean ± std)", "fit s"], rows)
+    noted = " (scored on clean held-out labels)" if args.inject_noise is not None else ""
+    print(f"\n* best{noted}; refitting it on all {len(X)} rows.")
+
+    model.set_params(**candidates[best]).fit(X, y)
+    bundle = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "pipeline": model,
+        "target": args.target,
+        "feature_names": list(model.feature_names_in_),
+        "numeric_columns": numeric,
+        "best_params": {k.removeprefix("clf__"): v for k, v in candidates[best].items()},
+        "cv_accuracy": scores[best][0],
+    }
+    try:
+        joblib.dump(bundle, args.out)
+    except OSError as exc:
+        raise CLIError(f"cannot write the model to {args.out}: {exc.strerror or exc}") from exc
+    print(f"Model saved to {args.out}")
+
+
+def _clean_target(y, name):
+    """Check that ``y`` holds class labels; floats that are whole numbers become ints."""
+    if pd.api.types.is_float_dtype(y) and np.all(np.mod(y, 1) == 0):
+        y = y.astype(np.int64)
+    kind = type_of_target(y.to_numpy())
+    if kind == "continuous":
+        raise CLIError(f"the target {name!r} holds continuous numbers (e.g. {y.iloc[0]}); "
+                       "sklearn-gce trains classifiers, which need class labels")
+    return y
+
+
+def _check_noise(injector, X, y):
+    """Report noise settings the data cannot take (e.g. a rate too high) up front."""
+    try:
+        clone(injector).fit(X, y)
+    except ValueError as exc:
+        raise CLIError(f"cannot inject this label noise: {exc}") from exc
+
+
+# ----------------------------------------------------------------- predict
+def _predict(args):
+    bundle = _load_model(args.model)
+    data = _read_csv(args.data)
+    columns = bundle["feature_names"]
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise CLIError(
+            f"{args.data} lacks {len(missing)} column(s) the model was trained on: "
+            f"{', '.join(map(repr, missing))}"
+        )
+    X = data[columns]
+    for column in bundle["numeric_columns"]:
+        if not pd.api.types.is_numeric_dtype(X[column]) or pd.api.types.is_bool_dtype(X[column]):
+            values = pd.to_numeric(X[column], errors="coerce")
+            bad = X[column][values.isna() & X[column].notna()]
+            if len(bad):
+                raise CLIError(
+                    f"column {column!r} was numeric at fit, but {args.data} has non-numeric "
+                    f"values in it, such as {bad.iloc[0]!r} (row {bad.index[0] + 2} of the file)"
+                )
+            X = X.assign(**{column: values})
+
+    model = bundle["pipeline"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Found unknown categories", UserWarning)
+        if args.proba:
+            proba = model.predict_proba(X)
+            classes = model.classes_
+            labels = classes[np.argmax(proba, axis=1)]
+        else:
+            labels = model.predict(X)
+    result = pd.DataFrame({bundle["target"]: labels})
+    if args.proba:
+        for i, label in enumerate(classes):
+            result[f"proba_{label}"] = proba[:, i]
+    try:
+        result.to_csv(args.out, index=False)
+    except OSError as exc:
+        raise CLIError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
+    print(f"{len(result)} predictions written to {args.out}")
+
+
+def _load_model(path):
+    """Load a file written by ``fit``, refusing anything else with a clear message."""
+    if not path.is_file():
+        raise CLIError(f"model file not found: {path}")
+    try:
+        bundle = joblib.load(path)
+    except OSError as exc:
+        raise CLIError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    # Unpickling bytes that are not a pickle, or a pickle of classes that are not
+    # importable here, can raise almost anything (UnpicklingError, EOFError,
+    # struct.error, ImportError, KeyError...: see the `pickle` docs), so this one
+    # call is guarded broadly; --debug shows the original exception.
+    except Exception as exc:
+        raise CLIError(f"{path} is not a sklearn-gce model (it cannot be loaded: "
+                       f"{type(exc).__name__})") from exc
+    if not (isinstance(bundle, dict) and bundle.get("format") == MODEL_FORMAT):
+        raise CLIError(f"{path} is not a sklearn-gce model (save one with `{PROG} fit`)")
+    if bundle.get("format_version") != MODEL_FORMAT_VERSION:
+        raise CLIError(f"{path} was saved in model format {bundle.get('format_version')!r}, "
+                       f"this sklearn-gce reads format {MODEL_FORMAT_VERSION}")
+    return bundle
+
+
+# ----------------------------------------------------------------- helpers
+def _read_csv(path):
+    """Read a CSV into a DataFrame with at least one row, or raise CLIError."""
+    if not path.exists():
+        raise CLIError(f"file not found: {path}")
+    if path.is_dir():
+        raise CLIError(f"{path} is a folder, not a CSV file")
+    try:
+        data = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise CLIError(f"{path} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CLIError(f"cannot parse {path} as CSV: {reason}") from exc
+    except OSError as exc:
+        raise CLIError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if data.empty:
+        raise CLIError(f"{path} has no data rows")
+    return data
+
+
+def _ensure_dir(path):
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise CLIError(f"{path} exists and is not a folder") from None
+    except OSError as exc:
+        raise CLIError(f"cannot create the folder {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def _check_writable(path):
+    """Fail before a long fit rather than after it when the output cannot be written."""
+    if path.is_dir():
+        raise CLIError(f"--out {path} is a folder; give a file name such as model.joblib")
+    if not path.parent.is_dir():
+        raise CLIError(f"the folder of --out {path} does not exist")
+
+
+def _label(value):
+    """A class label for messages: ``'cat'`` or ``3``, not ``np.int64(3)``."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _print_table(header, rows):
+    """Print left-aligned columns."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
