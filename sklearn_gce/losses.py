@@ -220,16 +220,28 @@ class MAELoss(_WeightedLoss):
         return -torch.expm1(_target_log_prob(input, target)[1])
 
 
-def _reverse_ce(log_probs, target, A):
-    """Reverse cross entropy ``-sum_k p_k log t_k`` with ``log 0`` clipped to ``A``.
+class _PlusReverseCE(_WeightedLoss):
+    """``alpha * active + beta * RCE``: an active loss plus reverse cross entropy.
 
-    For a one-hot ``t`` this is ``-A * (1 - p_y)``.
+    The reverse term is ``-sum_k p_k log t_k`` with ``log 0`` clipped to ``A``,
+    which for a one-hot ``t`` is ``-A * (1 - p_y)``.
     """
-    p_y = log_probs.gather(-1, target.long().unsqueeze(-1)).squeeze(-1).exp()
-    return -A * (1 - p_y)
+
+    def __init__(self, alpha, beta, A, reduction):
+        super().__init__(reduction)
+        if A >= 0:
+            raise ValueError(f"A must be negative (it stands for log 0), got {A!r}.")
+        self.alpha = alpha
+        self.beta = beta
+        self.A = A
+
+    def per_sample(self, input, target):
+        log_probs, log_p_y = _target_log_prob(input, target)
+        reverse = -self.A * (1 - log_p_y.exp())
+        return self.alpha * self.active(log_probs, log_p_y) + self.beta * reverse
 
 
-class SCELoss(_WeightedLoss):
+class SCELoss(_PlusReverseCE):
     """Symmetric cross entropy ``alpha * CE + beta * RCE`` (Wang et al., 2019).
 
     Parameters
@@ -251,19 +263,14 @@ class SCELoss(_WeightedLoss):
     """
 
     def __init__(self, alpha=0.1, beta=1.0, A=-4.0, reduction="mean"):
-        super().__init__(reduction)
-        if A >= 0:
-            raise ValueError(f"A must be negative (it stands for log 0), got {A!r}.")
-        self.alpha = alpha
-        self.beta = beta
-        self.A = A
+        super().__init__(alpha, beta, A, reduction)
 
-    def per_sample(self, input, target):
-        log_probs, log_p_y = _target_log_prob(input, target)
-        return self.alpha * -log_p_y + self.beta * _reverse_ce(log_probs, target, self.A)
+    @staticmethod
+    def active(log_probs, log_p_y):
+        return -log_p_y
 
 
-class NCERCELoss(_WeightedLoss):
+class NCERCELoss(_PlusReverseCE):
     """Normalised CE plus reverse CE, an active-passive loss (Ma et al., 2020).
 
     ``NCE = log p_y / sum_k log p_k``; the loss is ``alpha * NCE + beta * RCE``
@@ -285,18 +292,12 @@ class NCERCELoss(_WeightedLoss):
     """
 
     def __init__(self, alpha=1.0, beta=1.0, A=-4.0, reduction="mean"):
-        super().__init__(reduction)
-        if A >= 0:
-            raise ValueError(f"A must be negative (it stands for log 0), got {A!r}.")
-        self.alpha = alpha
-        self.beta = beta
-        self.A = A
+        super().__init__(alpha, beta, A, reduction)
 
-    def per_sample(self, input, target):
-        log_probs, log_p_y = _target_log_prob(input, target)
+    @staticmethod
+    def active(log_probs, log_p_y):
         # log p_k <= 0, and the sum is < 0 for any finite logits with C >= 2.
-        nce = log_p_y / log_probs.sum(-1).clamp_max(-torch.finfo(log_probs.dtype).tiny)
-        return self.alpha * nce + self.beta * _reverse_ce(log_probs, target, self.A)
+        return log_p_y / log_probs.sum(-1).clamp_max(-torch.finfo(log_probs.dtype).tiny)
 
 
 #: Loss names accepted by :func:`make_loss` and ``GCEClassifier(loss=...)``.
