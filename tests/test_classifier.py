@@ -200,6 +200,10 @@ def test_verbose_prints_the_epoch_table(small, capsys):
     assert "train_loss" in out and "epoch" in out
     GCEClassifier(max_epochs=2, verbose=0, random_state=0).fit(X, y)
     assert capsys.readouterr().out == ""
+    # verbose=2 adds a progress bar over the batches of each epoch.
+    clf = GCEClassifier(max_epochs=1, verbose=2, random_state=0).fit(X, y)
+    assert "progress_bar" in dict(clf.callbacks_)
+    assert "train_loss" in capsys.readouterr().out
 
 
 def test_schedule_epoch_scales_with_training_length():
