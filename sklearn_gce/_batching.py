@@ -8,6 +8,7 @@ plain arrays we move the data to the device once and slice it per batch.
 import numpy as np
 import torch
 from skorch.dataset import Dataset
+from skorch.utils import to_device
 from torch.utils.data import DataLoader, Subset
 
 
@@ -21,8 +22,8 @@ class TensorBatches:
     """
 
     def __init__(self, X, y, batch_size, shuffle, device):
-        self.X = torch.as_tensor(X).to(device)
-        self.y = None if y is None else torch.as_tensor(y).to(device)
+        self.X = to_device(torch.as_tensor(X), device)
+        self.y = None if y is None else to_device(torch.as_tensor(y), device)
         self.batch_size = len(self.X) if batch_size == -1 else int(batch_size)
         self.shuffle = shuffle
 
@@ -70,9 +71,13 @@ def fast_iterator(net, dataset, training):
     """A :class:`TensorBatches` when the net uses skorch's default data path, else None.
 
     Custom ``iterator_*`` classes, iterator parameters other than
-    ``batch_size``/``shuffle``, or datasets that are not plain arrays keep
-    skorch's ``DataLoader`` path.
+    ``batch_size``/``shuffle``, datasets that are not plain arrays, and nets
+    trained through skorch's ``AccelerateMixin`` keep skorch's ``DataLoader``
+    path.
     """
+    if hasattr(net, "accelerator"):
+        # skorch's AccelerateMixin shards DataLoaders across processes.
+        return None
     prefix = "iterator_train" if training else "iterator_valid"
     params = net.get_params_for(prefix)
     if getattr(net, prefix) is not DataLoader or set(params) - {"batch_size", "shuffle"}:

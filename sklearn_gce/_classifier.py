@@ -47,7 +47,7 @@ def resolve_device(device):
 @contextmanager
 def _seeded_torch(seed, device):
     """Seed torch for the duration of a fit without touching the caller's RNG state."""
-    cuda = [device] if torch.device(device).type == "cuda" else []
+    cuda = [device] if device is not None and device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
         yield
@@ -106,8 +106,9 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         Mini-batch size; ``-1`` uses the whole training set.
     optimizer : torch optimizer class, default=torch.optim.Adam
         Set its options with ``optimizer__*``.
-    device : str or torch.device, default='auto'
-        ``'auto'`` trains on CUDA when available, else on the CPU.
+    device : str, torch.device or None, default='auto'
+        ``'auto'`` trains on CUDA when available, else on the CPU; ``None``
+        leaves placement to the caller (skorch's setting under Accelerate).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and dropout. The caller's
         torch random state is left untouched.
@@ -133,7 +134,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         Class labels seen at fit.
     n_features_in_ : int
         Number of features seen at fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when X was a DataFrame with string column names.
     label_issues_ : ndarray of bool, shape (n_samples,)
         Training rows that the truncated loss pruned at its last weight
@@ -330,7 +331,8 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
     def _train(self, X, y_encoded, sample_weight, reinitialize):
         """Run skorch's training loop on encoded labels."""
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
-        device = torch.device(self.device)
+        # device=None (skorch's setting under Accelerate): tensors stay where they are.
+        device = None if self.device is None else torch.device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         # Each target row carries its row index, so the loss can look up the
         # sample's weight and the pruning schedule can address it.

@@ -19,7 +19,7 @@ def check_numeric_frame(X):
         raise ValueError(
             f"X has non-numeric columns {bad}; the network needs numbers. Encode them "
             "first, e.g. make_pipeline(ColumnTransformer([('cat', OneHotEncoder("
-            "handle_unknown='ignore'), categorical_columns)], remainder='passthrough'), "
+            "handle_unknown='ignore', sparse_output=False), categorical_columns)], remainder='passthrough'), "
             "GCEClassifier())."
         )
 

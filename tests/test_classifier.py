@@ -100,6 +100,14 @@ def test_device_auto_is_stored_and_resolved():
     assert clf.get_params()["device"] == "cpu"
 
 
+def test_device_none_leaves_placement_to_the_caller(small):
+    # skorch's setting under AccelerateMixin: nothing is moved.
+    X, y = small
+    clf = GCEClassifier(device=None, **FAST).fit(X, y)
+    assert clf.get_params()["device"] is None
+    assert clf.score(X, y) > 0.8
+
+
 def test_training_uses_on_device_tensor_batches(small):
     X, y = small
     clf = GCEClassifier(**FAST).fit(X, y)
