@@ -25,7 +25,7 @@ class MLP(nn.Module):
         Number of outputs (inferred at fit by ``GCEClassifier``).
     hidden_sizes : tuple of int, default=(256, 256)
         Width of each hidden layer; ``()`` gives a linear model.
-    dropout : float, default=0.1
+    dropout : float, default=0.3
         Dropout probability after each hidden block.
     activation : {'relu', 'gelu', 'silu', 'tanh'}, default='relu'
     batch_norm : bool, default=True
@@ -45,7 +45,7 @@ class MLP(nn.Module):
         n_features,
         n_classes,
         hidden_sizes=(256, 256),
-        dropout=0.1,
+        dropout=0.3,
         activation="relu",
         batch_norm=True,
     ):

@@ -223,7 +223,9 @@ def test_schedule_epoch_scales_with_training_length():
 
 def test_truncated_loss_prunes_the_mislabelled_rows(noisy_digits):
     X, y_noisy, flipped, X_test, y_test = noisy_digits
-    clf = GCEClassifier(loss="truncated", max_epochs=40, random_state=0).fit(X, y_noisy)
+    clf = GCEClassifier(
+        loss="truncated", max_epochs=40, prune_start=0.33, prune_every=0.1, early_stopping=False, random_state=0
+    ).fit(X, y_noisy)
     issues = clf.label_issues_
     assert issues.shape == (len(y_noisy),)
     precision = flipped[issues].mean()
@@ -233,6 +235,21 @@ def test_truncated_loss_prunes_the_mislabelled_rows(noisy_digits):
     # prune_start=0.33, prune_every=0.1 of 40 epochs: epochs 13, 17, ..., 37.
     assert len(pruned) == 7 and pruned[-1] == issues.sum()
     assert not GCEClassifier(loss="gce", max_epochs=2).fit(X, y_noisy).label_issues_.any()
+
+
+def test_early_stopping_holds_out_rows_and_restores_the_best_epoch(noisy_digits):
+    X, y_noisy, *_ = noisy_digits
+    clf = GCEClassifier(max_epochs=200, n_iter_no_change=5, random_state=0).fit(X, y_noisy)
+    history = clf.history
+    assert len(history) < 200  # stopped early
+    best = int(np.argmin(history[:, "valid_loss"]))
+    assert len(history) == best + 1 + 5
+    assert history[0, "train_batch_count"] == int(np.ceil(len(X) * 0.9 / 128))
+    off = GCEClassifier(max_epochs=3, early_stopping=False, random_state=0).fit(X, y_noisy)
+    assert "valid_loss" not in off.history[-1] or off.history[-1, "valid_batch_count"] == 0
+    # Too little data to hold out a row of each class: train on everything.
+    tiny = GCEClassifier(max_epochs=2, random_state=0).fit(X[:12], y_noisy[:12])
+    assert "early_stopping" not in dict(tiny.callbacks_)
 
 
 def test_pruning_waits_for_a_trained_model_and_warns_when_it_prunes_everything(noisy_digits):
@@ -247,7 +264,10 @@ def test_pruning_waits_for_a_trained_model_and_warns_when_it_prunes_everything(n
 def test_robust_losses_beat_cross_entropy_on_noisy_digits(noisy_digits):
     X, y_noisy, _, X_test, y_test = noisy_digits
     scores = {
-        loss: GCEClassifier(loss=loss, max_epochs=40, random_state=0).fit(X, y_noisy).score(X_test, y_test)
+        # Without early stopping, so that the loss alone makes the difference.
+        loss: GCEClassifier(loss=loss, max_epochs=40, early_stopping=False, random_state=0)
+        .fit(X, y_noisy)
+        .score(X_test, y_test)
         for loss in ("ce", "gce", "truncated")
     }
     assert scores["gce"] > scores["ce"] + 0.03, scores
