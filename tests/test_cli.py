@@ -148,7 +148,7 @@ def test_rows_without_label_and_empty_columns_are_dropped(tmp_path, capsys):
 def test_demo_runs_and_writes_plot(tmp_path, capsys):
     assert main(["demo", "--epochs", "2", "--rate", "0.3", "--out", str(tmp_path / "plots")]) == 0
     out, err = capsys.readouterr()
-    for word in ["CE", "GCE (q=0.7)", "truncated GCE", "test acc", "precision", "recall"]:
+    for word in ["CE", "GCE (q=0.8)", "truncated GCE", "test acc", "precision", "recall"]:
         assert word in out
     assert "epoch" in err  # the progress bar
     plot = tmp_path / "plots" / "demo.png"
