@@ -205,6 +205,7 @@ STAGES = {
             "ES loss p=20, do=0.3, q=0.8": cfg(early=dict(patience=20), module__dropout=0.3, q=0.8),
             "ES loss p=20, do=0.3, q=0.9": cfg(early=dict(patience=20), module__dropout=0.3, q=0.9),
             "ES loss p=20, do=0.5, q=0.8": cfg(early=dict(patience=20), module__dropout=0.5, q=0.8),
+            "ES loss p=20, do=0.5, q=0.9": cfg(early=dict(patience=20), module__dropout=0.5, q=0.9),
         },
         baselines=BASELINES,
     ),

@@ -156,7 +156,8 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         Column names, when X was a DataFrame with string column names.
     label_issues_ : ndarray of bool, shape (n_samples,)
         Training rows that the truncated loss pruned at its last weight
-        update: the suspected label errors. All ``False`` for other losses.
+        update: the suspected label errors. All ``False`` for other losses;
+        the rows held out for early stopping are never pruned (``False``).
     module_, criterion_, optimizer_, history_
         skorch's trained network, loss, optimizer and training history.
 
