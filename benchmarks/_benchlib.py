@@ -187,10 +187,10 @@ def inject(noise, rate, y, seed, n_classes):
 class SkorchCE(ClassifierMixin, BaseEstimator):
     """Plain ``skorch.NeuralNetClassifier``: the same ``MLP`` trained with ``torch.nn.CrossEntropyLoss``.
 
-    Same epochs, learning rate, batch size, optimizer and network options as
-    the ``GCEClassifier`` it is compared with (``gce_params``, else the package
-    defaults); skorch's default data path (Dataset + DataLoader), no internal
-    validation split. The MLP's input standardisation is set from X as
+    Same epochs, learning rate, batch size, optimizer, network options and
+    early stopping (hold-out fraction, patience, best-epoch restore) as the
+    ``GCEClassifier`` it is compared with (``gce_params``, else the package
+    defaults); skorch's default data path (Dataset + DataLoader). The MLP's input standardisation is set from X as
     GCEClassifier does, so the only differences are the loss and the data path.
     """
 
@@ -206,6 +206,17 @@ class SkorchCE(ClassifierMixin, BaseEstimator):
 
         ref = GCEClassifier(**(self.gce_params or {})).get_params()
         shared = {k: ref[k] for k in self._SHARED if ref.get(k) is not None}
+        if ref.get("early_stopping") and ref.get("train_split") is None:
+            # the package's early stopping, rebuilt for plain skorch: the same
+            # stratified hold-out of the noisy labels, patience and best-epoch
+            # restore, on the validation cross-entropy
+            from skorch.callbacks import EarlyStopping
+            from skorch.dataset import ValidSplit
+
+            shared["train_split"] = ValidSplit(ref["validation_fraction"], stratified=True,
+                                               random_state=self.random_state)
+            shared["callbacks"] = list(shared.get("callbacks") or []) + [
+                EarlyStopping(patience=ref["n_iter_no_change"], load_best=True)]
         shared.update({k: v for k, v in ref.items()
                        if k.startswith(("module__", "optimizer__"))})
         if "callbacks" in shared:
@@ -250,10 +261,13 @@ def parse_gce_params(params, seed=None):
     - ``"optimizer": "AdamW"`` (a ``torch.optim`` class name);
     - ``"lr_schedule": "cosine"`` (skorch ``LRScheduler`` with
       ``CosineAnnealingLR(T_max=max_epochs)``);
+    - ``"early_stopping": true/false``: the package's own parameter;
     - ``"early_stopping": {"monitor": "loss" | "acc", "patience": 20,
-      "validation_fraction": 0.15}``: a stratified validation split of the
-      (noisy) training labels (``ValidSplit(..., random_state=seed)``) and
-      skorch ``EarlyStopping(load_best=True)`` on its GCE loss or accuracy;
+      "validation_fraction": 0.15}``: an explicit stratified validation split
+      of the (noisy) training labels (``ValidSplit(..., random_state=seed)``,
+      which turns the package's own early stopping off) and skorch
+      ``EarlyStopping(load_best=True)`` on its GCE loss or accuracy (the form
+      ``tune_defaults.py`` used before the package had the parameter);
     - lists for ``module__hidden_sizes``.
     """
     if not params:
@@ -274,11 +288,13 @@ def parse_gce_params(params, seed=None):
     elif schedule is not None:
         raise ValueError(f"unknown lr_schedule {schedule!r}")
     early = p.pop("early_stopping", None)
-    if early:
+    if isinstance(early, bool):  # the package's own parameter
+        p["early_stopping"] = early
+    elif early:
         from skorch.callbacks import EarlyStopping
         from skorch.dataset import ValidSplit
 
-        early = {} if early is True else dict(early)
+        early = dict(early)
         monitor = early.get("monitor", "loss")
         patience = early.get("patience", 20)
         p["train_split"] = ValidSplit(early.get("validation_fraction", 0.15), stratified=True,

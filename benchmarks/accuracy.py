@@ -29,7 +29,7 @@ Test accuracy on CLEAN labels after training on labels corrupted by
 
 Outputs (in ``--out``, default ``benchmarks/results``): ``accuracy.csv`` (long
 format: dataset, noise, rate, method, seed, accuracy, fit_seconds, plus the
-realised noise rate), ``accuracy.md`` (mean ± std per method at every cell,
+realised noise rate and the ``--gce-params`` used), ``accuracy.md`` (mean ± std per method at every cell,
 a headline table at 40% symmetric noise and one at 0%), ``accuracy.png``
 (accuracy vs noise rate, one panel per data set and noise type, one line
 per method). The headline table is printed.
@@ -38,6 +38,7 @@ Commands
 --------
     python benchmarks/accuracy.py --quick            # digits + hpc, 0% and 40% symmetric, 2 seeds
     python benchmarks/accuracy.py --n-jobs 2         # the full run (3 seeds)
+    python benchmarks/accuracy.py --n-jobs 2 --resume   # continue an interrupted run
     python benchmarks/accuracy.py --n-jobs 2 --gce-params '{"max_epochs": 20}'
 
 Every fit uses one thread (torch, BLAS, OpenMP); ``--n-jobs`` runs fits in
@@ -210,6 +211,9 @@ def main(argv=None):
                          "see _benchlib.parse_gce_params for 'optimizer', 'lr_schedule', "
                          "'early_stopping'")
     ap.add_argument("--n-jobs", type=int, default=1)
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the fits already in <out>/accuracy.csv and run the rest "
+                         "(wall time adds up over the runs)")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
 
@@ -227,6 +231,20 @@ def main(argv=None):
     jobs, skipped = plan(datasets, noises, seeds, methods)
     print(f"{len(jobs)} fits ({len(datasets)} data sets, {len(seeds)} seeds, "
           f"{len(methods)} methods); {len(skipped)} cells skipped", flush=True)
+    csv_path = os.path.join(args.out, "accuracy.csv")
+    wall_path = os.path.join(args.out, ".accuracy_wall.json")
+    rows, wall_before = [], 0.0
+    if args.resume and os.path.exists(csv_path):
+        old = pd.read_csv(csv_path)
+        if "gce_params" in old and (old.gce_params.fillna("") != (args.gce_params or "")).any():
+            raise SystemExit("--resume: accuracy.csv was made with other --gce-params")
+        rows = old.drop(columns=["gce_params"], errors="ignore").to_dict("records")
+        done = {(r["dataset"], r["noise"], float(r["rate"]), int(r["seed"]), r["method"])
+                for r in rows}
+        jobs = [j for j in jobs if (j[0], j[1], float(j[2]), j[3], j[4]) not in done]
+        if os.path.exists(wall_path):
+            wall_before = json.load(open(wall_path))["seconds"]
+        print(f"--resume: {len(rows)} fits already in {csv_path}, {len(jobs)} to run", flush=True)
     # expensive methods first so the parallel tail is short
     order = {m: i for i, m in enumerate(["CL(GCE)", "skorch CE", "GCE (gce)", "GCE (truncated)"])}
     jobs.sort(key=lambda j: order.get(j[4], 99))
@@ -234,19 +252,23 @@ def main(argv=None):
     from joblib import Parallel, delayed
 
     t0 = time.perf_counter()
-    rows = []
     chunk = max(16, 8 * args.n_jobs)
+    n_done = 0
     for i in range(0, len(jobs), chunk):
         rows += Parallel(n_jobs=args.n_jobs)(
             delayed(_task)(*j, gce_params) for j in jobs[i:i + chunk])
-        print(f"  {len(rows)}/{len(jobs)} fits, {time.perf_counter() - t0:.0f}s", flush=True)
-        pd.DataFrame(rows).to_csv(os.path.join(args.out, "accuracy.csv"), index=False)
-    wall = time.perf_counter() - t0
+        n_done += len(jobs[i:i + chunk])
+        print(f"  {n_done}/{len(jobs)} fits, {time.perf_counter() - t0:.0f}s", flush=True)
+        # saved as it goes, so an interrupted run continues with --resume
+        pd.DataFrame(rows).assign(gce_params=args.gce_params or "").to_csv(csv_path, index=False)
+        with open(wall_path, "w") as f:
+            json.dump({"seconds": wall_before + time.perf_counter() - t0}, f)
+    wall = wall_before + time.perf_counter() - t0
     df = pd.DataFrame(rows)
     df["_m"] = df.method.map({m: i for i, m in enumerate(METHODS)})
     df["_d"] = df.dataset.map({d: i for i, d in enumerate(DATASETS)})
     df = df.sort_values(["_d", "noise", "rate", "seed", "_m"]).drop(columns=["_m", "_d"])
-    df.to_csv(os.path.join(args.out, "accuracy.csv"), index=False)
+    df.assign(gce_params=args.gce_params or "").to_csv(csv_path, index=False)
     head = report(df, skipped, args.out, gce_note, wall)
     plot(df, args.out)
     methods = [m for m in METHODS if m in set(df.method)]
