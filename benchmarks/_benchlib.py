@@ -324,6 +324,9 @@ def make_methods(seed, names=None, gce_spec=None):
         "GCE (gce)": lambda: GCEClassifier(**{**gp(), "loss": "gce"}, random_state=seed),
         "GCE (truncated)": lambda: GCEClassifier(**{**gp(), "loss": "truncated"},
                                                  random_state=seed),
+        # the default loss on the MLP without its numeric embedding
+        "GCE (no emb.)": lambda: GCEClassifier(
+            **{**gp(), "loss": "gce", "module__numeric_embedding": None}, random_state=seed),
         "skorch CE": lambda: SkorchCE(gp(), random_state=seed),
         "sklearn MLP": lambda: MLPClassifier(random_state=seed),
         "LogReg": lambda: LogisticRegression(max_iter=2000),

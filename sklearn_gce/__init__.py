@@ -16,7 +16,7 @@ from .losses import (
 )
 from ._noise import LabelNoiseInjector
 from ._noisy_label_classifier import NoisyLabelClassifier
-from .networks import MLP
+from .networks import MLP, PiecewiseLinearEmbedding
 
 __version__ = "0.1.0"
 
@@ -24,6 +24,7 @@ __all__ = [
     "GCEClassifier",
     "TrainingDivergedError",
     "MLP",
+    "PiecewiseLinearEmbedding",
     "GCELoss",
     "TruncatedGCELoss",
     "CrossEntropyLoss",

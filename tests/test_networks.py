@@ -1,0 +1,88 @@
+"""The default MLP and its piecewise-linear embedding of numeric features."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_gce import MLP, GCEClassifier, PiecewiseLinearEmbedding
+
+
+def identity_embedding(n_features, n_bins):
+    """An embedding whose output is its ramps (identity per-feature map)."""
+    emb = PiecewiseLinearEmbedding(n_features, n_bins=n_bins, d_embedding=n_bins)
+    with torch.no_grad():
+        emb.weight.copy_(torch.eye(n_bins).repeat(n_features, 1, 1))
+        emb.bias.zero_()
+    return emb
+
+
+def test_ramps_are_the_piecewise_linear_encoding():
+    emb = identity_embedding(1, 3)
+    emb.edges.copy_(torch.tensor([[0.0, 1.0, 2.0, 4.0]]))
+    x = torch.tensor([[-1.0], [0.5], [1.5], [3.0], [9.0]])
+    expected = torch.tensor([
+        [0.0, 0.0, 0.0],   # below the first edge
+        [0.5, 0.0, 0.0],
+        [1.0, 0.5, 0.0],
+        [1.0, 1.0, 0.5],
+        [1.0, 1.0, 1.0],   # above the last edge
+    ])
+    torch.testing.assert_close(emb(x), expected)
+
+
+def test_repeated_quantiles_of_a_binary_column_act_as_a_step():
+    emb = identity_embedding(1, 4)
+    x = torch.tensor([[0.0]] * 70 + [[1.0]] * 30)
+    emb.set_bins(x)
+    out = emb(torch.tensor([[0.0], [1.0]]))
+    assert torch.isfinite(out).all()
+    assert out[0].sum() == 0 and out[1].sum() > 0  # only the 1s switch ramps on
+
+
+def test_bins_are_training_quantiles():
+    emb = PiecewiseLinearEmbedding(2, n_bins=4)
+    X = torch.stack([torch.arange(101.0), torch.arange(101.0) ** 2], dim=1)
+    emb.set_bins(X)
+    torch.testing.assert_close(emb.edges[0], torch.tensor([0.0, 25.0, 50.0, 75.0, 100.0]))
+    torch.testing.assert_close(emb.edges[1], emb.edges[0] ** 2)
+
+
+def test_default_mlp_embedding_uses_standardised_features_and_bins_set_at_fit(digits):
+    X, y = digits
+    clf = GCEClassifier(max_epochs=5, random_state=0).fit(X[:300], y[:300])
+    net = clf.module_
+    assert net.embedding is not None
+    # first layer sees the 64 standardised pixels and 64 x 8 embedding columns
+    assert net.layers[0].in_features == 64 + 64 * 8
+    Z = (torch.as_tensor(X[:300], dtype=torch.float32) - net.input_mean) / net.input_scale
+    torch.testing.assert_close(net.embedding.edges[:, -1], Z.max(0).values)
+    torch.testing.assert_close(net.embedding.edges[:, 0], Z.min(0).values)
+    clone = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(clone.predict_proba(X[300:340]), clf.predict_proba(X[300:340]))
+
+
+def test_embedding_learns_a_threshold_on_a_heavy_tailed_feature():
+    # y depends on thresholds of a log-normal count; the plain MLP sees a
+    # feature squashed near zero after standardisation, the bins do not.
+    rng = np.random.RandomState(0)
+    x = rng.lognormal(0, 2, size=(3000, 1)).astype(np.float32)
+    y = np.digitize(x[:, 0], [0.2, 1.0, 5.0])
+    params = dict(max_epochs=30, early_stopping=False, random_state=0)
+    plain = GCEClassifier(module__numeric_embedding=None, **params).fit(
+        x[:2000], y[:2000]).score(x[2000:], y[2000:])
+    binned = GCEClassifier(**params).fit(x[:2000], y[:2000]).score(x[2000:], y[2000:])
+    assert binned > 0.97
+    assert binned > plain
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(numeric_embedding="periodic"), "numeric_embedding must be one of"),
+    (dict(n_bins=0), "n_bins and d_embedding"),
+    (dict(activation="swish"), "activation must be one of"),
+    (dict(dropout=1.0), "dropout must be in"),
+])
+def test_bad_network_options_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MLP(4, 3, **kwargs)
