@@ -28,7 +28,7 @@ class PeriodicEmbeddingMLP(nn.Module):
             torch.empty(n_features, 2 * n_frequencies, d_embedding).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(n_features, d_embedding).uniform_(-bound, bound))
         self.mlp = MLP(n_features * d_embedding, n_classes, hidden_sizes=hidden_sizes,
-                       dropout=dropout, batch_norm=batch_norm)
+                       dropout=dropout, batch_norm=batch_norm, numeric_embedding=None)
 
     def forward(self, X):
         z = 2 * math.pi * self.frequencies * X.unsqueeze(-1)  # (N, F, m)
@@ -74,6 +74,8 @@ class PiecewiseLinearMLP(MLP):
     """
 
     def __init__(self, n_features, n_classes, n_bins=16, **kwargs):
+        # the encoding is done here; the MLP's own embedding stays off
+        kwargs["numeric_embedding"] = None
         super().__init__(n_features * n_bins, n_classes, **kwargs)
         self.n_bins = n_bins
         edges = torch.linspace(-2, 2, n_bins + 1).repeat(n_features, 1)

@@ -82,13 +82,14 @@ def _emb(params, nf, K, kind, module_kw):
 
     module = {"periodic": PeriodicEmbeddingMLP, "ple": PiecewiseLinearMLP}[kind]
     extra = {f"module__{k}": v for k, v in module_kw.items()}
+    params = {k: v for k, v in params.items() if k != "module__numeric_embedding"}
     return {**params, "module": module, "module__n_features": nf, "module__n_classes": K, **extra}
 
 
 # The sweeps started from the package's first defaults; they are pinned here so
 # that re-running a stage reproduces it whatever the defaults are now.
 OLD_DEFAULTS = dict(q=0.7, module__dropout=0.1, max_epochs=100, lr=1e-3, batch_size=128,
-                    prune_start=0.33, prune_every=0.1)
+                    prune_start=0.33, prune_every=0.1, module__numeric_embedding=None)
 
 
 def _old_defaults():

@@ -9,6 +9,8 @@ _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Ta
 _EMBEDDINGS = (None, "piecewise_linear")
 # Quantile bins are estimated on at most this many rows (evenly spaced).
 _MAX_ROWS_FOR_BINS = 20_000
+# torch.quantile refuses inputs above 2**24 elements on some versions and devices.
+_QUANTILE_MAX_ELEMENTS = 2**24
 
 
 class PiecewiseLinearEmbedding(nn.Module):
@@ -61,7 +63,11 @@ class PiecewiseLinearEmbedding(nn.Module):
         X = X.reshape(len(X), -1)
         X = X[:: max(1, len(X) // _MAX_ROWS_FOR_BINS)]
         levels = torch.linspace(0, 1, self.edges.shape[1], device=X.device)
-        self.edges.copy_(torch.quantile(X, levels, dim=0).T)
+        # Wide inputs (image pixels) go a block of columns at a time.
+        step = max(1, _QUANTILE_MAX_ELEMENTS // len(X))
+        for start in range(0, X.shape[1], step):
+            block = X[:, start:start + step]
+            self.edges[start:start + step] = torch.quantile(block, levels, dim=0).T
 
     def forward(self, X):
         lo, hi = self.edges[:, :-1], self.edges[:, 1:]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_gce import MLP, GCEClassifier, PiecewiseLinearEmbedding
+from sklearn_gce import MLP, GCEClassifier, PiecewiseLinearEmbedding, networks
 
 
 def identity_embedding(n_features, n_bins):
@@ -47,6 +47,16 @@ def test_bins_are_training_quantiles():
     emb.set_bins(X)
     torch.testing.assert_close(emb.edges[0], torch.tensor([0.0, 25.0, 50.0, 75.0, 100.0]))
     torch.testing.assert_close(emb.edges[1], emb.edges[0] ** 2)
+
+
+def test_wide_inputs_get_their_bins_a_block_of_columns_at_a_time(monkeypatch):
+    X = torch.randn(200, 7)
+    whole = PiecewiseLinearEmbedding(7, n_bins=4)
+    whole.set_bins(X)
+    monkeypatch.setattr(networks, "_QUANTILE_MAX_ELEMENTS", 450)  # 2 columns per block
+    blocks = PiecewiseLinearEmbedding(7, n_bins=4)
+    blocks.set_bins(X)
+    torch.testing.assert_close(blocks.edges, whole.edges)
 
 
 def test_default_mlp_embedding_uses_standardised_features_and_bins_set_at_fit(digits):
