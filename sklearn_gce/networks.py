@@ -175,7 +175,9 @@ class MLP(nn.Module):
         # Constant columns keep scale 1 instead of dividing by zero.
         self.input_scale.copy_(torch.where(scale > 0, scale, torch.ones_like(scale)))
         if self.embedding is not None:
-            self.embedding.set_bins((X - self.input_mean) / self.input_scale)
+            # standardise only the rows the bins are estimated on, not a copy of X
+            sample = X[:: max(1, len(X) // _MAX_ROWS_FOR_BINS)]
+            self.embedding.set_bins((sample - self.input_mean) / self.input_scale)
 
     def forward(self, X):
         X = X.reshape(len(X), -1)
