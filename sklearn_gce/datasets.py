@@ -19,6 +19,11 @@ values 0..255: four times smaller than float32, and
 standardise them in the network (as ``benchmarks/paper_reproduction.py``
 does) or beforehand, e.g. ``X.astype(np.float32) / 255``. Labels are
 ``int64`` class ids indexing ``classes``.
+
+For images, pass a convolutional network as ``module`` (the script has
+ResNets); the default :class:`~sklearn_gce.MLP` flattens them and, with its
+numeric embedding, adds 8 inputs per pixel: if you use it on pixels, set
+``module__numeric_embedding=None``.
 """
 
 import gzip

@@ -1,5 +1,7 @@
 """The default network: a multilayer perceptron for tabular data."""
 
+from numbers import Integral
+
 import torch
 from torch import nn
 
@@ -13,16 +15,27 @@ _MAX_ROWS_FOR_BINS = 20_000
 _QUANTILE_MAX_ELEMENTS = 2**24
 
 
+def _evenly_spaced_rows(X):
+    """At most ``_MAX_ROWS_FOR_BINS`` rows of ``X``, evenly spaced."""
+    return X[:: -(-len(X) // _MAX_ROWS_FOR_BINS) or 1]
+
+
 class PiecewiseLinearEmbedding(nn.Module):
     """Piecewise-linear encoding of each feature, then a small per-feature linear map.
 
     Feature ``x_j`` becomes ``n_bins`` ramps ``clamp((x_j - b_{t-1}) /
-    (b_t - b_{t-1}), 0, 1)`` over the bin edges ``b_0 < ... < b_T`` (training
-    quantiles, set by :meth:`set_bins`), and each feature's ramps go through
-    its own ``Linear(n_bins, d_embedding)`` and a ReLU (Gorishniy, Rubachev
-    and Babenko, "On Embeddings for Numerical Features in Tabular Deep
-    Learning", NeurIPS 2022). Threshold-like and heavy-tailed features, where
-    gradient-boosted trees usually beat an MLP, become easy to use.
+    (b_t - b_{t-1}), 0, 1)`` over the bin edges ``b_0 <= ... <= b_T``
+    (training quantiles, set by :meth:`set_bins`), and each feature's ramps
+    go through its own ``Linear(n_bins, d_embedding)`` and a ReLU: the "PLE"
+    embedding of Gorishniy, Rubachev and Babenko ("On Embeddings for
+    Numerical Features in Tabular Deep Learning", NeurIPS 2022), except that
+    the first and last ramps are clamped too, so values outside the training
+    range saturate instead of growing without bound (:class:`MLP` passes the
+    standardised feature on beside it, which keeps the linear trend).
+    A repeated quantile (a discrete or one-hot column) gives a zero-width bin,
+    a step that is on for values above it. Threshold-like and heavy-tailed
+    features, where gradient-boosted trees usually beat an MLP, become easy
+    to use.
 
     Parameters
     ----------
@@ -47,7 +60,7 @@ class PiecewiseLinearEmbedding(nn.Module):
 
     def __init__(self, n_features, n_bins=16, d_embedding=8):
         super().__init__()
-        if int(n_bins) < 1 or int(d_embedding) < 1:
+        if not all(isinstance(v, Integral) and v >= 1 for v in (n_bins, d_embedding)):
             raise ValueError(
                 f"n_bins and d_embedding must be >= 1, got {n_bins!r} and {d_embedding!r}."
             )
@@ -61,7 +74,7 @@ class PiecewiseLinearEmbedding(nn.Module):
         """Set each feature's bin edges to quantiles of ``X`` (rows, features)."""
         X = torch.as_tensor(X, dtype=torch.float32, device=self.edges.device)
         X = X.reshape(len(X), -1)
-        X = X[:: max(1, len(X) // _MAX_ROWS_FOR_BINS)]
+        X = _evenly_spaced_rows(X)
         levels = torch.linspace(0, 1, self.edges.shape[1], device=X.device)
         # Wide inputs (image pixels) go a block of columns at a time.
         step = max(1, _QUANTILE_MAX_ELEMENTS // len(X))
@@ -71,7 +84,15 @@ class PiecewiseLinearEmbedding(nn.Module):
 
     def forward(self, X):
         lo, hi = self.edges[:, :-1], self.edges[:, 1:]
-        ramps = ((X.unsqueeze(-1) - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
+        width = hi - lo
+        X = X.unsqueeze(-1)
+        # Divide by the true width, however narrow (a heavy-tailed column can
+        # have tiny bins in standardised units); zero-width bins are steps.
+        ramps = torch.where(
+            width > 0,
+            (X - lo) / torch.where(width > 0, width, torch.ones_like(width)),
+            (X > lo).to(X.dtype),
+        ).clamp(0, 1)
         out = torch.einsum("bft,ftd->bfd", ramps, self.weight) + self.bias
         return torch.relu(out).reshape(len(X), -1)
 
@@ -93,7 +114,8 @@ class MLP(nn.Module):
     n_classes : int
         Number of outputs (inferred at fit by ``GCEClassifier``).
     hidden_sizes : tuple of int, default=(256, 256)
-        Width of each hidden layer; ``()`` gives a linear model.
+        Width of each hidden layer; ``()`` with ``numeric_embedding=None``
+        gives a linear model.
     dropout : float, default=0.3
         Dropout probability after each hidden block.
     activation : {'relu', 'gelu', 'silu', 'tanh'}, default='relu'
@@ -167,6 +189,8 @@ class MLP(nn.Module):
         """Standardise inputs with the mean and spread of ``X`` (rows, features).
 
         With a numeric embedding, also set its bins from ``X``'s quantiles.
+        ``GCEClassifier`` calls it once, when the network is built at ``fit``
+        (with ``partial_fit``: from the first batch).
         """
         X = torch.as_tensor(X, dtype=torch.float32, device=self.input_mean.device)
         X = X.reshape(len(X), -1)
@@ -176,12 +200,12 @@ class MLP(nn.Module):
         self.input_scale.copy_(torch.where(scale > 0, scale, torch.ones_like(scale)))
         if self.embedding is not None:
             # standardise only the rows the bins are estimated on, not a copy of X
-            sample = X[:: max(1, len(X) // _MAX_ROWS_FOR_BINS)]
+            sample = _evenly_spaced_rows(X)
             self.embedding.set_bins((sample - self.input_mean) / self.input_scale)
 
     def forward(self, X):
         X = X.reshape(len(X), -1)
         X = (X - self.input_mean) / self.input_scale
-        if self.embedding is not None:
+        if getattr(self, "embedding", None) is not None:  # absent from older pickles
             X = torch.cat([X, self.embedding(X)], dim=1)
         return self.layers(X)

@@ -53,10 +53,59 @@ def test_wide_inputs_get_their_bins_a_block_of_columns_at_a_time(monkeypatch):
     X = torch.randn(200, 7)
     whole = PiecewiseLinearEmbedding(7, n_bins=4)
     whole.set_bins(X)
-    monkeypatch.setattr(networks, "_QUANTILE_MAX_ELEMENTS", 450)  # 2 columns per block
+    sizes = []
+    quantile = torch.quantile
+
+    def recording_quantile(block, *args, **kwargs):
+        sizes.append(block.numel())
+        return quantile(block, *args, **kwargs)
+
+    monkeypatch.setattr(networks, "_QUANTILE_MAX_ELEMENTS", 450)  # 2 columns of 200 rows
+    monkeypatch.setattr(torch, "quantile", recording_quantile)
     blocks = PiecewiseLinearEmbedding(7, n_bins=4)
     blocks.set_bins(X)
+    assert sizes == [400, 400, 400, 200]
     torch.testing.assert_close(blocks.edges, whole.edges)
+
+
+def test_bins_use_at_most_20000_evenly_spaced_rows(monkeypatch):
+    seen = []
+    quantile = torch.quantile
+    monkeypatch.setattr(torch, "quantile", lambda b, *a, **k: seen.append(len(b)) or quantile(b, *a, **k))
+    for n in (100, 20_000, 39_999, 100_001):
+        PiecewiseLinearEmbedding(2, n_bins=4).set_bins(torch.randn(n, 2))
+    assert seen == [100, 20_000, 20_000, 16_667]
+
+
+def test_narrow_bins_of_a_heavy_tailed_column_still_span_zero_to_one():
+    # One huge outlier makes the standardised Poisson counts < 1e-6 apart.
+    rng = np.random.RandomState(0)
+    counts = np.append(rng.poisson(3, 999), 1e8).astype(np.float32)[:, None]
+    net = MLP(1, 2, n_bins=8, d_embedding=8)
+    net.set_input_scaling(counts)
+    edges = net.embedding.edges[0]
+    lo, hi = edges[:-1], edges[1:]
+    narrow = (hi > lo) & (hi - lo < 1e-6)
+    assert narrow.any()
+    emb = identity_embedding(1, 8)
+    emb.edges.copy_(net.embedding.edges)
+    with torch.no_grad():
+        at_upper = emb(hi[:, None])   # row t: the value at bin t's upper edge
+        at_lower = emb(lo[:, None])
+    t = torch.arange(8)
+    assert torch.all(at_upper[t, t][hi > lo] == 1)  # a bin is full at its upper edge
+    assert torch.all(at_lower[t, t][hi > lo] == 0)  # and empty at its lower edge
+
+
+def test_edges_travel_in_the_state_dict_and_default_to_standard_units():
+    net = MLP(3, 2)
+    torch.testing.assert_close(net.embedding.edges[0], torch.linspace(-2, 2, 17))
+    net.set_input_scaling(torch.rand(50, 3) * 100)
+    fresh = MLP(3, 2)
+    fresh.load_state_dict(net.state_dict())
+    torch.testing.assert_close(fresh.embedding.edges, net.embedding.edges)
+    X = torch.rand(5, 3) * 100
+    torch.testing.assert_close(fresh.eval()(X), net.eval()(X))
 
 
 def test_default_mlp_embedding_uses_standardised_features_and_bins_set_at_fit(digits):
@@ -90,6 +139,7 @@ def test_embedding_learns_a_threshold_on_a_heavy_tailed_feature():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(numeric_embedding="periodic"), "numeric_embedding must be one of"),
     (dict(n_bins=0), "n_bins and d_embedding"),
+    (dict(d_embedding=4.0), "n_bins and d_embedding"),
     (dict(activation="swish"), "activation must be one of"),
     (dict(dropout=1.0), "dropout must be in"),
 ])
