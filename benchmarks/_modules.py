@@ -71,6 +71,10 @@ class PiecewiseLinearMLP(MLP):
     that makes heavy-tailed and threshold-like features easy for the MLP.
     Being an ``MLP`` subclass, ``GCEClassifier`` calls its
     ``set_input_scaling(X)`` at fit, which computes the bins here.
+
+    Kept to reproduce the ``PLE16`` rows of ``tune.md``; the package's own
+    ``MLP(numeric_embedding='piecewise_linear')`` grew out of it (a learned
+    map per feature, the raw feature beside it).
     """
 
     def __init__(self, n_features, n_classes, n_bins=16, **kwargs):
