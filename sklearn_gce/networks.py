@@ -33,7 +33,8 @@ class PiecewiseLinearEmbedding(nn.Module):
     range saturate instead of growing without bound (:class:`MLP` passes the
     standardised feature on beside it, which keeps the linear trend).
     A repeated quantile (a discrete or one-hot column) gives a zero-width bin,
-    a step that is on for values above it. Threshold-like and heavy-tailed
+    a step that is on for values above it; a column constant in training has
+    its ramps always off. Threshold-like and heavy-tailed
     features, where gradient-boosted trees usually beat an MLP, become easy
     to use.
 
@@ -93,6 +94,10 @@ class PiecewiseLinearEmbedding(nn.Module):
             (X - lo) / torch.where(width > 0, width, torch.ones_like(width)),
             (X > lo).to(X.dtype),
         ).clamp(0, 1)
+        # A column constant in training has untrained ramp weights: keep its
+        # ramps off, whatever value it takes later.
+        varied = self.edges[:, -1:] > self.edges[:, :1]
+        ramps = ramps * varied.to(ramps.dtype)
         out = torch.einsum("bft,ftd->bfd", ramps, self.weight) + self.bias
         return torch.relu(out).reshape(len(X), -1)
 

@@ -41,6 +41,13 @@ def test_repeated_quantiles_of_a_binary_column_act_as_a_step():
     assert out[0].sum() == 0 and out[1].sum() > 0  # only the 1s switch ramps on
 
 
+def test_a_column_constant_in_training_stays_off_at_predict():
+    emb = identity_embedding(2, 4)
+    emb.set_bins(torch.stack([torch.zeros(50), torch.arange(50.0)], dim=1))
+    out = emb(torch.tensor([[7.0, 10.0]]))  # a value the first column never took
+    assert out[0, :4].sum() == 0 and out[0, 4:].sum() > 0
+
+
 def test_bins_are_training_quantiles():
     emb = PiecewiseLinearEmbedding(2, n_bins=4)
     X = torch.stack([torch.arange(101.0), torch.arange(101.0) ** 2], dim=1)
