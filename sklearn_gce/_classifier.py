@@ -1,14 +1,14 @@
 """``GCEClassifier``: a skorch neural network trained with a noise-robust loss."""
 
 import inspect
+import threading
 from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.exceptions import NotFittedError
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     Interval,
@@ -17,20 +17,27 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, ProgressBar
-from skorch.dataset import ValidSplit
-from skorch.utils import to_tensor
+from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog, ProgressBar
+from skorch.dataset import Dataset, ValidSplit, get_len, unpack_data
+from skorch.utils import is_dataset, to_numpy, to_tensor
+from torch.utils.data import Subset
 
-from ._batching import fast_iterator
+from ._data import RowBatch, RowDataset, make_iterator, rows_of, state_of
 from ._divergence import DivergenceGuard, TrainingDivergedError
-from ._pruning import TruncationPruning
-from ._validation import validate_features
+from ._early_stopping import HoldOutEarlyStopping
+from ._pruning import TruncationPruning, reoptimise_weights
+from ._validation import check_labels, check_sample_weight, dataset_labels, validate_features
 from .losses import LOSSES, make_loss
 from .networks import MLP
 
 __all__ = ["GCEClassifier"]
+
+# Items of a torch Dataset read to set the network's input scaling (arrays use every row).
+_MAX_SCALING_ITEMS = 2048
+# Predictions are copied to the host in chunks of about this many numbers.
+_HOST_COPY_ELEMENTS = 2**24
 
 
 def softmax(logits):
@@ -45,12 +52,26 @@ def resolve_device(device):
     return device
 
 
+# torch's default generators are process-wide: weight initialisation and dropout
+# draw from them. Fits in threads take turns, so each sees only its own seed and
+# the caller's state is restored exactly.
+_TORCH_RNG_LOCK = threading.RLock()
+
+
 @contextmanager
-def _seeded_torch(seed, device):
-    """Seed torch for the duration of a fit without touching the caller's RNG state."""
-    cuda = [device] if device is not None and device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(seed)
+def seeded_torch(seed, device):
+    """Seed torch's CPU generator (and the training GPU's) for a fit, restoring them after.
+
+    Only the generators the fit uses are touched: a CPU fit leaves every CUDA
+    generator alone (``torch.manual_seed`` would reseed them all).
+    """
+    cuda = device is not None and device.type == "cuda"
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if cuda else []
+    with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=devices):
+        torch.default_generator.manual_seed(seed)
+        if cuda:
+            with torch.cuda.device(devices[0]):
+                torch.cuda.manual_seed(seed)
         yield
 
 
@@ -290,36 +311,45 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         return hasattr(self, "classes_") and self.initialized_
 
     # ----------------------------------------------------------------- fit
-    def fit(self, X, y, sample_weight=None):
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
         """Train the network on ``X`` and (possibly noisy) labels ``y``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
-            Numeric inputs; float64 and integer data are cast to float32.
-        y : array-like of shape (n_samples,)
-            Class labels of any type.
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...), or torch Dataset
+            Numeric inputs; float64 and integer data are cast to float32. A
+            torch (or skorch) ``Dataset`` of ``(x, y)`` pairs is read lazily,
+            batch by batch (image files, memory maps): its labels come from
+            ``y`` when given, else from its ``y`` or ``targets`` attribute,
+            else from one pass over its items.
+        y : array-like of shape (n_samples,), default=None
+            Class labels of any type; ``None`` only with a ``Dataset``.
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights of the loss (the weighted mean divides by
-            their sum).
+            Per-sample weights of the loss: finite and non-negative (the
+            weighted mean divides by their sum).
 
         Returns
         -------
         self : GCEClassifier
         """
-        self._check_params()
-        X, y = validate_features(self, X, y)
-        encoder = LabelEncoder().fit(y)
-        if len(encoder.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in the "
-                f"data, but the data contains only one class: {encoder.classes_.tolist()[0]!r}."
-            )
-        self.classes_ = encoder.classes_
-        return self._train(X, encoder.transform(y), sample_weight, reinitialize=not self.warm_start)
+        warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        X, y = self._validate_inputs(X, y, reset=not warm)
+        targets = self._encode_labels(y, reset=not warm)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        data = self._training_data(X, y, targets, sample_weight, self._hold_out(targets, seed))
+        return self._train(data, seed, reinitialize=not warm)
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """Train for ``max_epochs`` more epochs, keeping the current weights.
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None):
+        """Train for ``max_epochs`` more epochs on ``X``, keeping the current weights.
+
+        Unlike :meth:`fit`, no rows are held out for early stopping (as in
+        scikit-learn's ``MLPClassifier``): each call trains on all the rows it
+        is given, for ``max_epochs`` epochs. The truncated loss's pruning
+        schedule continues across calls (its epochs count over all calls),
+        and a call past ``prune_start`` re-optimises the weights of its new
+        rows at its first epoch.
 
         Parameters
         ----------
@@ -327,76 +357,140 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             As in :meth:`fit`.
         classes : array-like of shape (n_classes,), default=None
             All labels that can occur; needed on the first call when ``y``
-            does not contain every class.
+            does not contain every class. Labels of ``y`` outside ``classes``
+            raise a ``ValueError``.
 
         Returns
         -------
         self : GCEClassifier
         """
         first_call = not self.__sklearn_is_fitted__()
-        if first_call:
-            self._check_params()
-        X, y = validate_features(self, X, y, reset=first_call)
-        if first_call:
-            self.classes_ = np.unique(y if classes is None else np.concatenate([classes, y]))
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs at least 2 classes; pass `classes` "
-                    "on the first call of partial_fit."
-                )
-        unseen = np.setdiff1d(y, self.classes_)
-        if unseen.size:
-            raise ValueError(f"y contains labels not seen before: {unseen.tolist()}.")
-        return self._train(X, np.searchsorted(self.classes_, y), sample_weight, reinitialize=first_call)
+        X, y = self._validate_inputs(X, y, reset=first_call)
+        targets = self._encode_labels(y, reset=first_call, classes=classes, incremental=True)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        data = self._training_data(X, y, targets, sample_weight, hold_out=None)
+        return self._train(data, seed, reinitialize=first_call)
 
-    def _make_early_stopping_split(self, y_encoded, seed):
-        """A stratified hold-out split for early stopping, or None."""
-        if not self.early_stopping or self.train_split:
-            return None
-        n_valid = int(np.ceil(self.validation_fraction * len(y_encoded)))
-        n_classes = len(np.unique(y_encoded))
-        if n_valid < n_classes or np.bincount(y_encoded).min() < 2 or len(y_encoded) - n_valid < n_classes:
-            return None
-        return ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
-
-    def _check_params(self):
+    def _validate_params(self):
+        # skorch's method (argument names and prefixes) shadows scikit-learn's
+        # (_parameter_constraints), which _fit_context calls: run both. skorch
+        # knows its module prefixes only once initialised, and then runs its
+        # own check at the end of initialize().
+        if self.initialized_:
+            super()._validate_params()
         validate_parameter_constraints(
             self._parameter_constraints,
             self.get_params(deep=False),
             caller_name=type(self).__name__,
         )
 
-    def _train(self, X, y_encoded, sample_weight, reinitialize):
-        """Run skorch's training loop on encoded labels."""
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+    def _validate_inputs(self, X, y, reset):
+        """Inputs as float32 arrays (or a torch dataset, left lazy) and labels as an array."""
+        if not is_dataset(X):
+            if y is None:
+                raise ValueError(
+                    f"{type(self).__name__} requires y to be passed, but the target y is "
+                    "None (y may be left out only when X is a torch Dataset of (x, y) pairs)."
+                )
+            X, y = validate_features(self, X, y, reset=reset)
+            self._n_inputs_ = int(np.prod(X.shape[1:])) if reset else self._n_inputs_
+            return X, y
+        y = dataset_labels(X) if y is None else np.asarray(y)
+        check_labels(y)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} samples but y has {len(y)} labels.")
+        shape = np.shape(X[0][0])
+        n_inputs = int(np.prod(shape))
+        if reset:
+            self.n_features_in_ = int(shape[0]) if shape else 1
+            self._n_inputs_ = n_inputs
+        elif n_inputs != self._n_inputs_:
+            raise ValueError(
+                f"The samples of X have {n_inputs} inputs, but {type(self).__name__} "
+                f"was fitted on samples of {self._n_inputs_}."
+            )
+        return X, y
+
+    def _encode_labels(self, y, reset, classes=None, incremental=False):
+        """Set ``classes_`` (on ``reset``) and return ``y`` encoded as positions in it."""
+        name = type(self).__name__
+        seen = np.unique(y)
+        if reset:
+            self.classes_ = seen if classes is None else np.unique(classes)
+            if len(self.classes_) < 2:
+                hint = " Pass `classes` on the first call of partial_fit." if incremental else ""
+                raise ValueError(
+                    f"{name} needs samples of at least 2 classes in the data, but the "
+                    f"data contains only one class: {self.classes_.tolist()[0]!r}.{hint}"
+                )
+        elif incremental and classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(
+                f"`classes={np.unique(classes).tolist()}` is not the same as on the first "
+                f"call to partial_fit, was: {self.classes_.tolist()}."
+            )
+        elif not incremental and not np.array_equal(seen, self.classes_):
+            # warm_start keeps the output layer, which is sized for classes_.
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the "
+                f"previous call to fit. Previously got {self.classes_.tolist()}, `y` has "
+                f"{seen.tolist()}."
+            )
+        unknown = np.setdiff1d(seen, self.classes_)
+        if unknown.size:
+            where = "`classes`" if reset else "the classes seen before"
+            raise ValueError(
+                f"y contains labels not in {where}: {unknown.tolist()}; classes_ is "
+                f"{self.classes_.tolist()}."
+            )
+        return np.searchsorted(self.classes_, y).astype(np.int64)
+
+    def _hold_out(self, targets, seed):
+        """The stratified early-stopping split of ``fit``, or None."""
+        if not self.early_stopping or self.train_split:
+            return None
+        n_valid = int(np.ceil(self.validation_fraction * len(targets)))
+        counts = np.bincount(targets)
+        n_classes = np.count_nonzero(counts)
+        if n_valid < n_classes or counts[counts > 0].min() < 2 or len(targets) - n_valid < n_classes:
+            return None  # too small to hold out a row of every class
+        return ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
+
+    def _training_data(self, X, y, targets, sample_weight, hold_out):
+        """The :class:`RowDataset` of one training call, its state on the training device."""
+        weight = check_sample_weight(sample_weight, len(targets))
         # device=None (skorch's setting under Accelerate): tensors stay where they are.
         device = None if self.device is None else torch.device(self.device)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        # Each target row carries its row index, so the loss can look up the
-        # sample's weight and the pruning schedule can address it.
-        targets = np.column_stack([y_encoded, np.arange(len(y_encoded))]).astype(np.int64)
-        self._n_inputs_ = int(np.prod(X.shape[1:]))
-        self._early_stopping_split_ = self._make_early_stopping_split(y_encoded, seed)
-        self._sample_weight_ = torch.as_tensor(sample_weight, device=device)
-        self._keep_weight_ = torch.ones(len(X), device=device)
+        return RowDataset(X, np.asarray(y), targets, weight, device, hold_out)
+
+    def _train(self, data, seed, reinitialize):
+        """Run skorch's training loop on ``data``; set ``label_issues_``."""
         try:
-            with _seeded_torch(seed, device):
+            with seeded_torch(seed, data.device):
                 if reinitialize or not self.initialized_:
                     self.initialize()
-                    if isinstance(self.module_, MLP):
-                        self.module_.set_input_scaling(X)
+                    set_input_scaling = getattr(self.module_, "set_input_scaling", None)
+                    if callable(set_input_scaling):
+                        set_input_scaling(data.input_sample(_MAX_SCALING_ITEMS))
                 # skorch stops cleanly on KeyboardInterrupt (also raised by its
                 # EarlyStopping): the model then keeps the weights reached so far.
-                NeuralNet.partial_fit(self, X, targets)
-            self.label_issues_ = (self._keep_weight_ == 0).cpu().numpy()
+                NeuralNet.partial_fit(self, data)
+                self.label_issues_ = self._label_issues(data)
         except TrainingDivergedError:
             # Never leave a model behind that would predict NaN.
             del self.classes_
             raise
-        finally:
-            # Training-time state: not needed to predict, and kept out of pickles.
-            del self._sample_weight_, self._keep_weight_
         return self
+
+    def _label_issues(self, data):
+        """Rows the truncated loss prunes under the model that is kept.
+
+        Early stopping may have restored an earlier epoch than the last
+        pruning step, so the weights are re-optimised for the final network.
+        """
+        rows = data.state.pruned_rows
+        if rows is not None:
+            reoptimise_weights(self, Subset(data, rows))
+        return (data.state.keep == 0).cpu().numpy()
 
     # -------------------------------------------------------- skorch hooks
     def initialize_module(self):
@@ -404,7 +498,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             kwargs = {**self._data_sizes_for(self.module), **self.get_params_for("module")}
             self.module_ = self.initialized_instance(self.module, kwargs)
             return self
-        if not hasattr(self, "_n_inputs_"):
+        if not hasattr(self, "_n_inputs_") or not hasattr(self, "classes_"):
             raise NotFittedError(
                 "The default MLP is sized from the training data, so it exists only "
                 "after fit. To save and restore a model, pickle or joblib-dump the "
@@ -436,45 +530,124 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
 
     @property
     def _default_callbacks(self):
-        callbacks = list(super()._default_callbacks)
-        extra = [("divergence_guard", DivergenceGuard())]
+        # skorch's defaults and NeuralNetClassifier's valid_acc, then ours, by name.
+        callbacks = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            ("valid_acc", EpochScoring("accuracy", name="valid_acc", lower_is_better=False)),
+            ("divergence_guard", DivergenceGuard()),
+        ]
         # get_params reads this property before fit has validated the parameters.
-        if isinstance(self.loss, str) and self.loss == "truncated":
-            extra.append(("truncation_pruning", TruncationPruning()))
-        if getattr(self, "_early_stopping_split_", None) is not None:
-            extra.append(
-                ("early_stopping", EarlyStopping(patience=self.n_iter_no_change, load_best=True))
+        if self.early_stopping is True:
+            callbacks.append(
+                ("early_stopping", HoldOutEarlyStopping(patience=self.n_iter_no_change, load_best=True))
             )
+        if isinstance(self.loss, str) and self.loss == "truncated":
+            callbacks.append(("truncation_pruning", TruncationPruning()))
         if isinstance(self.verbose, Integral) and self.verbose >= 2:
-            extra.append(("progress_bar", ProgressBar()))
-        # Before print_log, so that its row shows what they record.
-        return callbacks[:-1] + extra + callbacks[-1:]
-
-    @staticmethod
-    def unpack_targets(targets):
-        """Split the training targets into (encoded labels, row indices)."""
-        return targets[:, 0], targets[:, 1]
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        labels, rows = self.unpack_targets(to_tensor(y_true, device=self.device))
-        weight = self._sample_weight_[rows]
-        if training:
-            weight = weight * self._keep_weight_[rows]
-        return self.criterion_(y_pred, labels, weight)
+            callbacks.append(("progress_bar", ProgressBar()))
+        callbacks.append(("print_log", PrintLog()))
+        return callbacks
 
     def get_split_datasets(self, X, y=None, **fit_params):
         dataset = self.get_dataset(X, y)
-        split = self.train_split or self._early_stopping_split_
+        split = self.train_split or getattr(dataset, "hold_out", None)
         if not split:
             return dataset, None
-        # Stratify on the labels, not on (label, row index) pairs.
-        return split(dataset, y[:, 0], **fit_params)
+        labels = dataset.y if isinstance(dataset, RowDataset) else y
+        dataset_train, dataset_valid = split(dataset, labels, **fit_params)
+        return dataset_train, self._validation_data(dataset_valid)
+
+    def _validation_data(self, dataset):
+        """A validation set from a user's ``train_split`` (``predefined_split``) as a RowDataset."""
+        if dataset is None or rows_of(dataset)[0] is not None:
+            return dataset
+        X = dataset.X if isinstance(dataset, Dataset) and not is_dataset(dataset.X) else dataset
+        y = dataset.y if isinstance(dataset, Dataset) and dataset.y is not None else None
+        X, y = self._validate_inputs(X, y, reset=False)
+        targets = self._encode_labels(y, reset=False, incremental=True)
+        return self._training_data(X, y, targets, None, hold_out=None)
 
     def get_iterator(self, dataset, training=False):
-        iterator = fast_iterator(self, dataset, training)
+        return make_iterator(self, dataset, training)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch loop, with the batch losses copied to the host once per epoch.
+
+        skorch calls ``.item()`` on every batch's loss, a host-device
+        synchronisation per batch on a GPU. Here the losses stay on the device
+        until the epoch ends, then fill in each batch's row of the history.
+        A progress bar shows each batch's loss, so with one the losses are
+        copied batch by batch as skorch does.
+        """
         if iterator is None:
-            iterator = super().get_iterator(dataset, training=training)
-        return iterator
+            return
+        state = state_of(iterator)
+        each_batch = any(isinstance(cb, ProgressBar) for _, cb in self.callbacks_)
+        losses, rows, n_batches = [], [], 0
+        for batch in iterator:
+            if isinstance(batch, RowBatch) and batch.state is None:
+                batch.state = state
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            row = self.history[-1]["batches"][-1]
+            if each_batch:
+                row[prefix + "_loss"] = step["loss"].item()
+            else:
+                losses.append(step["loss"].detach())
+                rows.append(row)
+            self.history.record_batch(prefix + "_batch_size", get_len(batch[0]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            n_batches += 1
+        if losses:
+            for row, loss in zip(rows, torch.stack(losses).tolist()):
+                row[prefix + "_loss"] = loss
+        self.history.record(prefix + "_batch_count", n_batches)
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, _ = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self._batch_loss(y_pred, batch, Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        Xi, _ = unpack_data(batch)
+        with torch.no_grad():
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self._batch_loss(y_pred, batch, Xi, training=False)
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _batch_loss(self, y_pred, batch, X, training):
+        """The loss of a training or validation batch: targets and weights looked up by row."""
+        if not isinstance(batch, RowBatch) or batch.state is None:
+            raise TypeError(
+                f"{type(self).__name__} trains on batches that carry their row indices "
+                f"(RowBatch); got a {type(batch).__name__}. A custom iterator must keep "
+                "the batches that GCEClassifier's dataset and collate function make."
+            )
+        state = batch.state
+        return self.get_loss(
+            y_pred,
+            state.targets_of(batch.rows),
+            X=X,
+            training=training,
+            sample_weight=state.weight_of(batch.rows, training),
+        )
+
+    def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):
+        """The loss of a batch.
+
+        ``y_true`` are the encoded labels (positions in ``classes_``);
+        ``sample_weight`` the per-sample weights of the batch (the caller's
+        sample weights, times the truncated loss's keep-weights when
+        training), or ``None`` for unit weights.
+        """
+        y_true = to_tensor(y_true, device=y_pred.device)
+        return self.criterion_(y_pred, y_true, sample_weight)
 
     # ------------------------------------------------------------- predict
     def predict_proba(self, X):
@@ -482,7 +655,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or torch Dataset
 
         Returns
         -------
@@ -490,15 +663,29 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             Columns follow ``classes_``; rows sum to 1.
         """
         check_is_fitted(self)
-        X = validate_features(self, X, reset=False)
-        return super().predict_proba(X)
+        if not is_dataset(X):
+            X = validate_features(self, X, reset=False)
+        nonlinearity = self._get_predict_nonlinearity()
+        # Kept on the device and copied to the host in large chunks: skorch
+        # copies every batch, a host-device synchronisation each.
+        chunks, pending, size = [], [], 0
+        for y_infer in self.forward_iter(X, training=False, device=self.device):
+            y_infer = y_infer[0] if isinstance(y_infer, tuple) else y_infer
+            pending.append(nonlinearity(y_infer))
+            size += pending[-1].numel()
+            if size >= _HOST_COPY_ELEMENTS:
+                chunks.append(to_numpy(torch.cat(pending)))
+                pending, size = [], 0
+        if pending:
+            chunks.append(to_numpy(torch.cat(pending)))
+        return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
     def predict(self, X):
         """Predicted class labels (from ``classes_``) for ``X``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or torch Dataset
 
         Returns
         -------

@@ -22,22 +22,21 @@ class TrainingDivergedError(FloatingPointError):
 
 
 class DivergenceGuard(Callback):
-    """Raise :class:`TrainingDivergedError` at the first non-finite training loss.
+    """Raise :class:`TrainingDivergedError` after an epoch with a non-finite training loss.
 
-    It reads the loss skorch has already recorded in the history, so it adds
-    no device synchronisation.
+    It reads the batch losses that the estimator copies from the device once
+    per epoch, so it adds no device synchronisation; a divergence is reported
+    at the end of its epoch, naming the first bad batch.
     """
 
-    def on_batch_end(self, net, batch=None, training=None, **kwargs):
-        if not training:
-            return
-        loss = net.history[-1, "batches", -1, "train_loss"]
-        if not math.isfinite(loss):
-            epoch = len(net.history)
-            batch_no = len(net.history[-1, "batches"])
-            raise TrainingDivergedError(
-                f"Training diverged at epoch {epoch}, batch {batch_no}: the loss became "
-                f"{loss}. The model is left unfitted. Try a smaller `lr`, gradient "
-                "clipping (callbacks=[skorch.callbacks.GradientNormClipping(1.0)]), "
-                "or check the inputs for extreme values."
-            )
+    def on_epoch_end(self, net, **kwargs):
+        batches = net.history[-1, "batches"]
+        for number, batch in enumerate(batches, start=1):
+            loss = batch.get("train_loss")
+            if loss is not None and not math.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"Training diverged at epoch {len(net.history)}, batch {number}: the "
+                    f"loss became {loss}. The model is left unfitted. Try a smaller `lr`, "
+                    "gradient clipping (callbacks=[skorch.callbacks.GradientNormClipping(1.0)]), "
+                    "or check the inputs for extreme values."
+                )

@@ -2,15 +2,42 @@
 
 import warnings
 
+import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from ._data import rows_of
+
 
 def schedule_epoch(value, max_epochs):
-    """An epoch count from an int (epochs) or a float in ``(0, 1)`` (fraction of ``max_epochs``)."""
-    if isinstance(value, float) and value < 1:
-        return max(1, round(value * max_epochs))
+    """An epoch count from an int (epochs) or a real in ``(0, 1)`` (fraction of ``max_epochs``).
+
+    Any real type counts as a fraction (``np.float32(0.5)`` too), any integer
+    type as epochs.
+    """
+    if isinstance(value, (float, np.floating)) and value < 1:
+        return max(1, round(float(value) * max_epochs))
     return int(value)
+
+
+def reoptimise_weights(net, dataset):
+    """Set the keep-weights of ``dataset``'s rows to their optimum for the current network.
+
+    Each row gets weight 1 if the network gives its label a probability above
+    ``k``, else 0: the closed-form optimum of the truncated loss's weights for
+    a fixed network (Zhang & Sabuncu, 2018). ``dataset`` is the training data
+    (a :class:`~sklearn_gce._data.RowDataset` or a ``Subset`` of one), whose
+    state holds the weights. Returns the number of rows pruned.
+    """
+    base, rows = rows_of(dataset)
+    rows = np.arange(len(base)) if rows is None else rows
+    logits = net.forward(dataset, training=False, device=net.device)
+    state = base.state
+    index = torch.as_tensor(rows, dtype=torch.long)
+    keep = net.criterion_.optimal_weight(logits, state.targets_of(index))
+    state.keep[index.to(state.keep.device)] = keep.to(state.keep.dtype)
+    state.pruned_rows = rows
+    return int((keep == 0).sum())
 
 
 class TruncationPruning(Callback):
@@ -18,11 +45,17 @@ class TruncationPruning(Callback):
 
     At the start of epoch ``start`` and every ``every`` epochs after it, each
     training sample gets weight 1 if the current model gives its label a
-    probability above ``k``, else 0 (it is pruned). This is the closed-form
-    optimum of the weights for a fixed network (Zhang & Sabuncu, 2018).
-    ``GCEClassifier`` adds this callback itself when ``loss='truncated'`` and
-    reads ``start``, ``every`` and ``k`` from its own parameters.
+    probability above ``k``, else 0 (it is pruned); see
+    :func:`reoptimise_weights`. A training call that begins past ``start``
+    (``partial_fit`` on a new chunk, ``warm_start``, a fit resumed from a
+    checkpoint) re-optimises at its first epoch, so that its rows never
+    train with stale or missing weights. ``GCEClassifier`` adds this callback
+    itself when ``loss='truncated'`` and reads ``start``, ``every`` and ``k``
+    from its own parameters.
     """
+
+    def on_train_begin(self, net, **kwargs):
+        self.first_epoch_ = True
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         epoch = len(net.history)
@@ -30,15 +63,12 @@ class TruncationPruning(Callback):
         # and would prune the whole training set.
         start = max(2, schedule_epoch(net.prune_start, net.max_epochs))
         every = schedule_epoch(net.prune_every, net.max_epochs)
-        if epoch < start or (epoch - start) % every:
+        first, self.first_epoch_ = self.first_epoch_, False
+        if epoch < start or ((epoch - start) % every and not first):
             return
-        logits = net.forward(dataset_train, training=False, device=net.device)
-        labels, rows = net.unpack_targets(dataset_train_targets(dataset_train, net.device))
-        keep = net.criterion_.optimal_weight(logits, labels)
-        net._keep_weight_[rows] = keep.to(net._keep_weight_.dtype)
-        n_pruned = int((keep == 0).sum())
+        n_pruned = reoptimise_weights(net, dataset_train)
         net.history.record("n_pruned", n_pruned)
-        if n_pruned == len(keep):
+        if n_pruned == len(dataset_train):
             warnings.warn(
                 f"The truncated loss pruned every training sample at epoch {epoch}: "
                 f"no label has probability above k={net.k} yet, so training stops "
@@ -46,10 +76,3 @@ class TruncationPruning(Callback):
                 RuntimeWarning,
                 stacklevel=2,
             )
-
-
-def dataset_train_targets(dataset, device):
-    """The encoded target array behind a skorch ``Dataset`` or a ``Subset`` of one."""
-    if isinstance(dataset, torch.utils.data.Subset):
-        return torch.as_tensor(dataset.dataset.y[dataset.indices], device=device)
-    return torch.as_tensor(dataset.y, device=device)

@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from skorch.dataset import ValidSplit
 
 from sklearn_gce import MLP, GCEClassifier
-from sklearn_gce._batching import TensorBatches
+from sklearn_gce._data import RowBatch, TensorBatches
 from sklearn_gce._pruning import schedule_epoch
 
 FAST = dict(max_epochs=15, random_state=0)
@@ -121,12 +121,21 @@ def test_training_uses_on_device_tensor_batches(small):
 
 def test_tensor_batches_cover_every_row_once_and_merge_a_singleton():
     X = torch.arange(257.0)[:, None]
-    batches = TensorBatches(X, torch.arange(257), batch_size=128, shuffle=True, device="cpu")
+    labels = np.arange(257)
+    batches = TensorBatches(X, labels, None, batch_size=128, shuffle=True, merge_singleton=True)
     seen = [yb for _, yb in batches]
-    assert [len(b) for b in seen] == [128, 129]
+    assert [len(b) for b in seen] == [128, 129] and len(batches) == 2
     assert torch.equal(torch.sort(torch.cat(seen)).values, torch.arange(257))
-    ordered = TensorBatches(X, None, batch_size=100, shuffle=False, device="cpu")
-    assert [len(xb) for xb, _ in ordered] == [100, 100, 57]
+    ordered = TensorBatches(X, None, None, batch_size=100, shuffle=False)
+    assert [len(xb) for xb, _ in ordered] == [100, 100, 57] and len(ordered) == 3
+    # A subset of rows: each batch's X and y are those rows, and it knows them.
+    rows = np.array([5, 3, 250, 7])
+    subset = TensorBatches(X, labels, rows, batch_size=3, shuffle=False, state=object())
+    got = list(subset)
+    assert all(isinstance(batch, RowBatch) for batch in got)
+    assert torch.equal(torch.cat([b.rows for b in got]), torch.as_tensor(rows))
+    assert torch.equal(torch.cat([b[0] for b in got])[:, 0], torch.as_tensor(rows, dtype=torch.float32))
+    assert torch.equal(torch.cat([b[1] for b in got]), torch.as_tensor(rows))
 
 
 def test_module_routing_and_user_modules(small):
@@ -249,7 +258,7 @@ def test_early_stopping_holds_out_rows_and_restores_the_best_epoch(noisy_digits)
     assert "valid_loss" not in off.history[-1] or off.history[-1, "valid_batch_count"] == 0
     # Too little data to hold out a row of each class: train on everything.
     tiny = GCEClassifier(max_epochs=2, random_state=0).fit(X[:12], y_noisy[:12])
-    assert "early_stopping" not in dict(tiny.callbacks_)
+    assert "valid_loss" not in tiny.history[-1] and tiny.history[-1, "batches", -1, "train_batch_size"] == 12
 
 
 def test_pruning_waits_for_a_trained_model_and_warns_when_it_prunes_everything(noisy_digits):
@@ -309,5 +318,5 @@ def test_partial_fit_continues_training(small):
     clf.partial_fit(X[200:], y[200:])
     assert not torch.equal(first, clf.module_.layers[0].weight)
     assert len(clf.history) == 2
-    with pytest.raises(ValueError, match="not seen before"):
+    with pytest.raises(ValueError, match="not in the classes seen before"):
         clf.partial_fit(X[:5], np.full(5, 42))

@@ -1,0 +1,341 @@
+"""The training data path: each batch knows its rows, and ``y`` stays the labels.
+
+skorch sees the training data as a :class:`RowDataset` (a skorch ``Dataset``
+whose ``y`` holds the labels as the user gave them) and its batches as
+``(X, y)`` pairs, so every skorch idiom (scorers, ``predefined_split``,
+callbacks that read ``dataset.y``) works unchanged. Beside the pair, a
+:class:`RowBatch` carries the indices of its rows in the training data: the
+loss looks up the encoded targets and the per-sample state
+(:class:`SampleState`) by them.
+
+Two iterators produce such batches:
+
+- :class:`TensorBatches`, for in-memory arrays with skorch's default
+  ``DataLoader`` settings: the data go to the training device once, and each
+  batch is a gather of its rows there (skorch's per-sample collation
+  dominates the cost of small networks);
+- skorch's own iterator class (a ``DataLoader``) over :class:`RowItems`, for
+  everything else: torch datasets read lazily (image files, memory maps),
+  custom ``iterator_*`` classes or options, and skorch's ``AccelerateMixin``.
+"""
+
+import numpy as np
+import torch
+from skorch.dataset import Dataset
+from torch.utils.data import DataLoader, Subset, default_collate
+
+__all__ = ["RowBatch", "RowDataset", "SampleState", "TensorBatches", "make_iterator"]
+
+
+class RowBatch(tuple):
+    """A skorch batch ``(X, y)`` that also knows which rows of the training data it holds.
+
+    It unpacks as the usual pair. ``rows`` is a long tensor of row indices
+    into the :class:`RowDataset` the batch came from; ``state`` is that
+    dataset's :class:`SampleState` (set in the training process, so that
+    batches made in ``DataLoader`` worker processes never copy it).
+    """
+
+    rows = None
+    state = None
+
+    @classmethod
+    def of(cls, X, y, rows, state=None):
+        batch = cls((X, y))
+        batch.rows, batch.state = rows, state
+        return batch
+
+
+class SampleState:
+    """Per-sample training state of one fit, on the training device, addressed by row.
+
+    Parameters
+    ----------
+    targets : ndarray of int64, shape (n_samples,)
+        Encoded labels ``0..K-1``: what the loss is computed on.
+    sample_weight : ndarray of float32, shape (n_samples,)
+        The caller's per-sample weights.
+    device : torch.device or None
+        Where the state lives (the training device).
+
+    Attributes
+    ----------
+    keep : tensor of float32, shape (n_samples,)
+        The truncated loss's weights (1 = trained on, 0 = pruned), re-optimised
+        by :class:`~sklearn_gce._pruning.TruncationPruning`. Rows never seen by
+        the pruning step (the early-stopping hold-out) keep weight 1.
+    pruned_rows : ndarray of int64 or None
+        The rows that the last re-optimisation scored (the training rows), or
+        ``None`` before the first one.
+    """
+
+    def __init__(self, targets, sample_weight, device):
+        self.targets = torch.as_tensor(targets, dtype=torch.long, device=device)
+        self.sample_weight = torch.as_tensor(sample_weight, dtype=torch.float32, device=device)
+        self.keep = torch.ones_like(self.sample_weight)
+        self.pruned_rows = None
+
+    def _on_device(self, rows):
+        return rows.to(self.targets.device, non_blocking=True)
+
+    def targets_of(self, rows):
+        """Encoded labels of ``rows``."""
+        return self.targets[self._on_device(rows)]
+
+    def weight_of(self, rows, training):
+        """The loss weights of ``rows``: sample weights, times the keep-weights when training."""
+        rows = self._on_device(rows)
+        weight = self.sample_weight[rows]
+        return weight * self.keep[rows] if training else weight
+
+
+class RowDataset(Dataset):
+    """The data of one ``fit`` call: inputs, labels as given, encoded targets and per-sample state.
+
+    Parameters
+    ----------
+    X : ndarray of float32 or torch Dataset
+        The inputs. A torch dataset is read item by item (``X[i]`` must be an
+        ``(x, y)`` pair, as skorch expects); only its ``x`` is used.
+    y : ndarray of shape (n_samples,)
+        The labels as the caller gave them: what skorch's scorers and user
+        callbacks see as ``dataset.y`` and as the ``y`` of each batch.
+    targets : ndarray of int64, shape (n_samples,)
+        The same labels encoded as ``0..K-1`` (positions in ``classes_``).
+    sample_weight : ndarray of float32, shape (n_samples,)
+    device : torch.device or None
+        The training device, where the state (and, for arrays, ``X``) goes.
+    hold_out : callable or None, default=None
+        The split that holds out rows for early stopping, if this fit does.
+    """
+
+    def __init__(self, X, y, targets, sample_weight, device, hold_out=None):
+        self.X = X
+        self.y = y
+        self.X_indexing = None
+        self.y_indexing = None
+        self._len = len(targets)
+        self.state = SampleState(targets, sample_weight, device)
+        self.device = device
+        self.hold_out = hold_out
+        self._device_X = None
+
+    @property
+    def in_memory(self):
+        """Whether ``X`` is an array (batched on the device) rather than a torch dataset."""
+        return isinstance(self.X, np.ndarray)
+
+    def device_X(self):
+        """``X`` on the training device, copied there once per fit (a view on the CPU)."""
+        if self._device_X is None:
+            self._device_X = torch.as_tensor(self.X, device=self.device)
+        return self._device_X
+
+    def input_sample(self, max_rows):
+        """At most ``max_rows`` inputs, evenly spaced, as one tensor on the device.
+
+        Arrays give every row (the device copy, without another copy); torch
+        datasets give ``max_rows`` items read from disk.
+        """
+        if self.in_memory:
+            return self.device_X()
+        index = np.linspace(0, len(self) - 1, min(len(self), max_rows)).round().astype(int)
+        items = [torch.as_tensor(np.asarray(self.X[int(i)][0])) for i in np.unique(index)]
+        return torch.stack(items).float().to(self.device)
+
+    def __len__(self):
+        return self._len
+
+    def __getitem__(self, i):
+        # The label is the one given to fit, also when a torch dataset has its own.
+        x = self.X[i] if self.in_memory else self.X[i][0]
+        return x, self.y[i]
+
+
+def rows_of(dataset):
+    """``(RowDataset, row indices or None)`` behind a dataset, or ``(None, None)``.
+
+    Follows (nested) ``Subset``\\ s, as made by skorch's ``ValidSplit``.
+    """
+    if isinstance(dataset, RowDataset):
+        return dataset, None
+    if isinstance(dataset, Subset):
+        base, rows = rows_of(dataset.dataset)
+        if base is not None:
+            indices = np.asarray(dataset.indices, dtype=np.int64)
+            return base, indices if rows is None else rows[indices]
+    return None, None
+
+
+class TensorBatches:
+    """Iterable of batches gathered from a tensor held on the training device.
+
+    Parameters
+    ----------
+    X : tensor
+        All inputs, already on the training device.
+    y : ndarray or None
+        Labels as given, on the host (as skorch's ``DataLoader`` would give
+        them); ``None`` at prediction.
+    rows : ndarray of int64 or None
+        The rows to visit (a subset of the training data), or every row.
+    batch_size : int
+    shuffle : bool
+        Draw a new order at each pass, from torch's default CPU generator
+        (the estimator seeds it for the duration of a fit).
+    state : SampleState or None
+        Attached to each :class:`RowBatch`; ``None`` yields plain pairs.
+    merge_singleton : bool
+        Merge a trailing batch of one sample into the one before it (batch
+        normalisation cannot train on a single sample).
+    """
+
+    def __init__(self, X, y, rows, batch_size, shuffle, state=None, merge_singleton=False):
+        self.X = X
+        self.y = None if y is None else np.asarray(y)
+        self.rows = None if rows is None else torch.as_tensor(rows, dtype=torch.long)
+        self.n = len(X) if rows is None else len(rows)
+        self.batch_size = self.n if batch_size == -1 else int(batch_size)
+        self.shuffle = shuffle
+        self.state = state
+        self.merge_singleton = merge_singleton
+
+    def _bounds(self):
+        starts = list(range(0, self.n, self.batch_size)) or [0]
+        ends = starts[1:] + [self.n]
+        if self.merge_singleton and len(starts) > 1 and ends[-1] - starts[-1] == 1:
+            starts.pop()
+            ends.pop(-2)
+        return list(zip(starts, ends))
+
+    def __len__(self):
+        return len(self._bounds())
+
+    def __iter__(self):
+        order = torch.randperm(self.n) if self.shuffle else None
+        if order is None and self.rows is None:
+            host = None  # every row in order: batches are views, not gathers
+        elif order is None:
+            host = self.rows
+        else:
+            host = order if self.rows is None else self.rows[order]
+        # One copy of the visiting order per pass; batches then index on the device.
+        if host is None:
+            device_rows = torch.arange(self.n, device=self.X.device) if self.state else None
+        else:
+            device_rows = host.to(self.X.device, non_blocking=True)
+        for start, end in self._bounds():
+            rows = None if device_rows is None else device_rows[start:end]
+            if host is None:
+                Xb, labels = self.X[start:end], slice(start, end)
+            else:
+                Xb, labels = self.X[rows], host[start:end].numpy()
+            yb = None if self.y is None else _as_batch_labels(self.y[labels])
+            if self.state is None:
+                yield Xb, yb
+            else:
+                yield RowBatch.of(Xb, yb, rows, self.state)
+
+
+def _as_batch_labels(labels):
+    """Labels of a batch as skorch's ``DataLoader`` would give them: a tensor when numeric."""
+    if labels.dtype.kind in "biuf":
+        return torch.from_numpy(np.ascontiguousarray(labels))
+    return labels
+
+
+class RowItems(torch.utils.data.Dataset):
+    """Items ``((x, y), row)`` of a :class:`RowDataset`'s rows, for skorch's ``DataLoader``."""
+
+    def __init__(self, base, rows):
+        self.base = base
+        self.rows = rows
+        self.state = base.state
+
+    def __len__(self):
+        return len(self.base) if self.rows is None else len(self.rows)
+
+    def __getitem__(self, i):
+        row = i if self.rows is None else int(self.rows[i])
+        return self.base[row], row
+
+    def __getstate__(self):
+        # DataLoader workers read items only: the device-side state stays here.
+        state = dict(self.__dict__)
+        state["state"] = None
+        return state
+
+
+class CollateRows:
+    """Collate ``((x, y), row)`` items with the caller's ``collate_fn`` into a :class:`RowBatch`."""
+
+    def __init__(self, collate_fn=None):
+        self.collate_fn = default_collate if collate_fn is None else collate_fn
+
+    def __call__(self, items):
+        pairs, rows = zip(*items)
+        X, y = self.collate_fn(list(pairs))
+        if isinstance(y, (list, tuple)):  # string labels: an array, as skorch's scorers need
+            y = np.asarray(y)
+        return RowBatch.of(X, y, torch.as_tensor(rows, dtype=torch.long))
+
+
+def make_iterator(net, dataset, training):
+    """The batches of ``dataset`` for ``net``: :class:`TensorBatches` where possible.
+
+    The training data (a :class:`RowDataset` or a ``Subset`` of one) gives
+    :class:`RowBatch`\\ es. In-memory arrays with skorch's default iterator
+    settings are batched on the device; anything else goes through the net's
+    ``iterator_train``/``iterator_valid`` class (a ``DataLoader`` by default)
+    with every ``iterator_*__*`` option, the rows riding beside each batch.
+    """
+    prefix = "iterator_train" if training else "iterator_valid"
+    params = net.get_params_for(prefix)
+    params.setdefault("batch_size", net.batch_size)
+    iterator = getattr(net, prefix)
+    base, rows = rows_of(dataset)
+    default_path = (
+        iterator is DataLoader
+        and not set(params) - {"batch_size", "shuffle"}
+        # skorch's AccelerateMixin shards DataLoaders across processes.
+        and not hasattr(net, "accelerator")
+    )
+    shuffle = params.get("shuffle", False)
+    if base is not None and base.in_memory and default_path:
+        return TensorBatches(
+            base.device_X(), base.y, rows, params["batch_size"], shuffle,
+            state=base.state, merge_singleton=training,
+        )
+    if base is None:
+        plain = _plain_arrays(dataset)
+        if plain is not None and default_path:
+            return TensorBatches(
+                torch.as_tensor(plain[0], device=net.device), plain[1], None,
+                params["batch_size"], shuffle,
+            )
+        if params["batch_size"] == -1:
+            params["batch_size"] = len(dataset)
+        return iterator(dataset, **params)
+    items = RowItems(base, rows)
+    if params["batch_size"] == -1:
+        params["batch_size"] = len(items)
+    params["collate_fn"] = CollateRows(params.get("collate_fn"))
+    return iterator(items, **params)
+
+
+def state_of(iterator):
+    """The :class:`SampleState` behind an iterator made by :func:`make_iterator`, or None."""
+    state = getattr(iterator, "state", None)
+    if state is None:
+        state = getattr(getattr(iterator, "dataset", None), "state", None)
+    return state
+
+
+def _plain_arrays(dataset):
+    """``(X, y)`` of a plain skorch ``Dataset`` of numpy arrays (as skorch makes at predict), else None."""
+    if type(dataset) is not Dataset or not isinstance(dataset.X, np.ndarray):
+        return None
+    y = dataset.y
+    if y is not None and not isinstance(y, np.ndarray):
+        return None
+    return dataset.X, y
