@@ -17,6 +17,12 @@ from .losses import (
 from ._noise import LabelNoiseInjector
 from ._noisy_label_classifier import NoisyLabelClassifier
 from .networks import MLP, PiecewiseLinearEmbedding
+from .noise_models import (
+    instance_transition_rows,
+    mapping_transition_matrix,
+    pairflip_transition_matrix,
+    symmetric_transition_matrix,
+)
 
 __version__ = "0.1.0"
 
@@ -34,4 +40,8 @@ __all__ = [
     "make_loss",
     "LabelNoiseInjector",
     "NoisyLabelClassifier",
+    "symmetric_transition_matrix",
+    "pairflip_transition_matrix",
+    "mapping_transition_matrix",
+    "instance_transition_rows",
 ]

@@ -1,14 +1,15 @@
 """Synthetic label noise, as an imbalanced-learn sampler.
 
 :class:`LabelNoiseInjector` corrupts the labels of a training set with the noise
-models of the GCE paper (uniform and class-dependent flips) or any transition
-matrix. As a sampler it fits in :class:`imblearn.pipeline.Pipeline`, which applies
-it when fitting only, so cross-validation trains on noisy labels and scores on the
-clean held-out ones.
+models of the GCE paper (uniform and class-dependent flips), pair flips,
+instance-dependent noise (Xia et al., 2020) or any transition matrix; the
+matrices and rows come from :mod:`sklearn_gce.noise_models`. As a sampler it fits
+in :class:`imblearn.pipeline.Pipeline`, which applies it when fitting only, so
+cross-validation trains on noisy labels and scores on the clean held-out ones.
 """
 
 import warnings
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -19,66 +20,29 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_consistent_length, validate_data
 
+from .noise_models import (
+    _PRESETS,
+    _summary,
+    instance_transition_rows,
+    mapping_transition_matrix,
+    pairflip_transition_matrix,
+    symmetric_transition_matrix,
+)
+
 __all__ = ["LabelNoiseInjector"]
 
-# Class-dependent flips of Zhang & Sabuncu (2018), Section 4, as {true: noisy}.
-# CIFAR-10 ids: 0 airplane, 1 automobile, 2 bird, 3 cat, 4 deer, 5 dog, 6 frog,
-# 7 horse, 8 ship, 9 truck.
-_CIFAR10_FLIPS = {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}
-# Fashion-MNIST ids: 0 T-shirt/top, 1 trouser, 2 pullover, 3 dress, 4 coat,
-# 5 sandal, 6 shirt, 7 sneaker, 8 bag, 9 ankle boot.
-_FASHION_MNIST_FLIPS = {9: 7, 7: 5, 2: 6, 4: 3, 3: 4}
+def _cdfs(T):
+    """The cumulative sums of the rows of ``T``, made to reach exactly 1.
 
-# The fine label ids of each CIFAR-100 super-class (coarse label 0..19), from the
-# `fine_labels` / `coarse_labels` fields of the official python version of the
-# dataset (https://www.cs.toronto.edu/~kriz/cifar.html; both name lists are in
-# alphabetical order in its `meta` file). Super-classes are NOT blocks of five
-# consecutive ids, although some public reimplementations assume so.
-_CIFAR100_SUPERCLASSES = (
-    (4, 30, 55, 72, 95),  # 0 aquatic mammals: beaver dolphin otter seal whale
-    (1, 32, 67, 73, 91),  # 1 fish: aquarium fish, flatfish, ray, shark, trout
-    (54, 62, 70, 82, 92),  # 2 flowers: orchid poppy rose sunflower tulip
-    (9, 10, 16, 28, 61),  # 3 food containers: bottle bowl can cup plate
-    (0, 51, 53, 57, 83),  # 4 fruit and vegetables: apple mushroom orange pear pepper
-    (22, 39, 40, 86, 87),  # 5 household electrical devices: clock keyboard lamp ...
-    (5, 20, 25, 84, 94),  # 6 household furniture: bed chair couch table wardrobe
-    (6, 7, 14, 18, 24),  # 7 insects: bee beetle butterfly caterpillar cockroach
-    (3, 42, 43, 88, 97),  # 8 large carnivores: bear leopard lion tiger wolf
-    (12, 17, 37, 68, 76),  # 9 large man-made outdoor things: bridge castle house ...
-    (23, 33, 49, 60, 71),  # 10 large natural outdoor scenes: cloud forest mountain ...
-    (15, 19, 21, 31, 38),  # 11 large omnivores and herbivores: camel cattle ...
-    (34, 63, 64, 66, 75),  # 12 medium mammals: fox porcupine possum raccoon skunk
-    (26, 45, 77, 79, 99),  # 13 non-insect invertebrates: crab lobster snail ...
-    (2, 11, 35, 46, 98),  # 14 people: baby boy girl man woman
-    (27, 29, 44, 78, 93),  # 15 reptiles: crocodile dinosaur lizard snake turtle
-    (36, 50, 65, 74, 80),  # 16 small mammals: hamster mouse rabbit shrew squirrel
-    (47, 52, 56, 59, 96),  # 17 trees: maple oak palm pine willow
-    (8, 13, 48, 58, 90),  # 18 vehicles 1: bicycle bus motorcycle pickup truck train
-    (41, 69, 81, 85, 89),  # 19 vehicles 2: lawn mower rocket streetcar tank tractor
-)
-# Each fine class flips to the next one of its super-class (in id order), circularly.
-_CIFAR100_FLIPS = {
-    fine: group[(i + 1) % len(group)]
-    for group in _CIFAR100_SUPERCLASSES
-    for i, fine in enumerate(group)
-}
-
-# preset name -> (flips, number of classes of the data set)
-_PRESETS = {
-    "cifar10": (_CIFAR10_FLIPS, 10),
-    "fashion_mnist": (_FASHION_MNIST_FLIPS, 10),
-    "cifar100": (_CIFAR100_FLIPS, 100),
-}
-
-
-def _is_integer_labels_below(classes, n):
-    """Whether every class is an integer (of any dtype) in ``0..n-1``."""
-    for c in classes.tolist():
-        if isinstance(c, bool) or not isinstance(c, (Integral, Real)):
-            return False
-        if c != int(c) or not 0 <= c < n:
-            return False
-    return True
+    Each CDF is set to 1 from its last class of non-zero probability on: with a
+    cumulative sum ending at 1 - 1e-16, a uniform number just below 1 could
+    otherwise pick a class of probability 0.
+    """
+    n_columns = T.shape[1]
+    cdf = np.cumsum(T, axis=1)
+    last = n_columns - 1 - np.argmax(T[:, ::-1] > 0, axis=1)
+    cdf[np.arange(n_columns)[None, :] >= last[:, None]] = 1.0
+    return cdf
 
 
 def _sample_from_rows(codes, T, rng):
@@ -89,12 +53,7 @@ def _sample_from_rows(codes, T, rng):
     """
     n_classes = T.shape[0]
     u = rng.uniform(size=codes.shape[0])
-    cdf = np.cumsum(T, axis=1)
-    # Make each CDF reach exactly 1 at its last class of non-zero probability:
-    # with a cumulative sum ending at 1 - 1e-16, a u just below 1 could otherwise
-    # pick a class of probability 0.
-    last = n_classes - 1 - np.argmax(T[:, ::-1] > 0, axis=1)
-    cdf[np.arange(n_classes)[None, :] >= last[:, None]] = 1.0
+    cdf = _cdfs(T)
 
     noisy = np.empty_like(codes)
     order = np.argsort(codes, kind="stable")
@@ -105,13 +64,33 @@ def _sample_from_rows(codes, T, rng):
     return noisy
 
 
+def _sample_from_own_rows(P, rng):
+    """Draw one noisy class index per sample ``i`` from its own row ``P[i]``.
+
+    The same inverse-CDF sampling as :func:`_sample_from_rows`, one uniform per
+    sample: the index is the number of CDF values at or below it.
+    """
+    u = rng.uniform(size=P.shape[0])
+    return np.count_nonzero(_cdfs(P) <= u[:, None], axis=1).astype(np.intp)
+
+
+def _class_average(P, codes, n_classes):
+    """The mean of the rows of ``P`` of each true class: a K x K matrix."""
+    counts = np.bincount(codes, minlength=n_classes)
+    sums = np.column_stack(
+        [np.bincount(codes, weights=P[:, j], minlength=n_classes) for j in range(n_classes)]
+    )
+    return sums / counts[:, None]
+
+
 class LabelNoiseInjector(BaseSampler):
     """Corrupt class labels with a chosen noise model (an imbalanced-learn sampler).
 
     ``fit_resample(X, y)`` returns ``X`` untouched and a noisy copy of ``y``: each
     label of true class ``i`` becomes class ``j`` with probability
-    ``transition_matrix_[i, j]``. The rows stay in place, so sample weights and
-    other per-row data stay aligned.
+    ``transition_matrix_[i, j]`` (for ``noise="instance"``, with a probability of
+    its own that depends on the sample's features). The rows stay in place, so
+    sample weights and other per-row data stay aligned.
 
     Inside :class:`imblearn.pipeline.Pipeline` the noise is applied when fitting
     only: cross-validation and grid search then train on noisy labels and score
@@ -120,7 +99,8 @@ class LabelNoiseInjector(BaseSampler):
 
     Parameters
     ----------
-    noise : {"symmetric", "pairflip", "mapping", "matrix"}, default="symmetric"
+    noise : {"symmetric", "pairflip", "mapping", "matrix", "instance"}, \
+            default="symmetric"
         The noise model. Classes are ordered as in ``classes_`` (sorted).
 
         - ``"symmetric"``: with probability ``rate`` a label is replaced by one of
@@ -131,14 +111,25 @@ class LabelNoiseInjector(BaseSampler):
           ``mapping`` becomes the corresponding value; other labels are kept.
         - ``"matrix"``: labels are redrawn from the rows of
           ``transition_matrix``.
+        - ``"instance"``: instance-dependent noise, generated as by Xia et al.
+          (2020) and most later papers: each sample flips with a probability of
+          its own, drawn from a normal of mean ``rate`` and standard deviation
+          0.1 truncated to [0, 1], and flips to classes chosen from a random
+          projection of its (standardised) features, so that nearby samples
+          flip alike. The only model that reads ``X``, which must then be
+          numeric (see :func:`~sklearn_gce.instance_transition_rows`).
 
     rate : float in [0, 1), default=0.2
         The probability that a label (of a class that can flip) is changed.
         Ignored when ``noise="matrix"``: the matrix holds the rates. For
+        ``"instance"`` it is the centre of the per-sample flip probabilities,
+        their mean for ``rate >= 0.3`` (a little above it for smaller rates, as
+        the normal is truncated at 0; see
+        :func:`~sklearn_gce.instance_transition_rows`). For
         ``"symmetric"`` it must stay below ``(K - 1) / K`` with ``K`` classes, for
-        ``"pairflip"`` and ``"mapping"`` below 0.5: beyond that the true class is
-        no longer the most likely label of its samples and the noise can no
-        longer be learnt through.
+        ``"pairflip"``, ``"mapping"`` and ``"instance"`` below 0.5: beyond that
+        the true class is no longer the most likely label of its samples and the
+        noise can no longer be learnt through.
 
     mapping : dict or {"cifar10", "fashion_mnist", "cifar100"}, default=None
         For ``noise="mapping"`` only. A dict ``{true_label: noisy_label}`` of
@@ -172,6 +163,14 @@ class LabelNoiseInjector(BaseSampler):
     transition_matrix_ : ndarray of shape (n_classes, n_classes)
         The row-stochastic matrix that was applied, for every noise model:
         ``transition_matrix_[i, j] = P(noisy = classes_[j] | true = classes_[i])``.
+        For ``noise="instance"``, where each sample has a row of its own, it is
+        the average of those rows over the samples of each true class: the
+        class-level transition matrix the noise actually implies on this ``y``.
+
+    flip_probability_ : ndarray of shape (n_samples,)
+        The probability that each sample's label was changed:
+        ``1 - transition_matrix_[i, i]`` for its true class ``i``, or, for
+        ``noise="instance"``, the sample's own drawn flip probability.
 
     noise_mask_ : ndarray of shape (n_samples,), dtype=bool
         True for the samples whose label was changed.
@@ -185,7 +184,8 @@ class LabelNoiseInjector(BaseSampler):
 
     n_features_in_ : int
         Number of features seen in ``X``. Defined only when ``X`` has a
-        recognisable number of columns (``X`` is never converted or checked).
+        recognisable number of columns (``X`` is not converted or checked,
+        except by ``noise="instance"``).
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in ``X``. Defined only when ``X`` has feature
@@ -195,6 +195,9 @@ class LabelNoiseInjector(BaseSampler):
     --------
     NoisyLabelClassifier : Trains a classifier on labels noised by this sampler,
         for plain scikit-learn tools.
+    symmetric_transition_matrix, pairflip_transition_matrix, \
+    mapping_transition_matrix : The matrices of the class-dependent models.
+    instance_transition_rows : The per-sample rows of ``noise="instance"``.
     imblearn.pipeline.Pipeline : Applies samplers when fitting only.
 
     Notes
@@ -202,9 +205,16 @@ class LabelNoiseInjector(BaseSampler):
     Every noise model is turned into a transition matrix, and each label is drawn
     from the row of its true class by inverse-CDF sampling with one uniform
     number per sample, which takes well under a second for a million labels.
-    ``X`` is returned as the very same object: only its length is read, so it
-    may hold strings, missing values, text documents or anything the next step
-    of the pipeline accepts.
+    Instance noise draws each label from a row of its own instead (one uniform
+    per sample too), which holds ``n_samples x n_classes`` probabilities in
+    memory while fitting.
+    ``X`` is returned as the very same object. Except with ``noise="instance"``
+    only its length is read, so it may hold strings, missing values, text
+    documents or anything the next step of the pipeline accepts. Instance noise
+    reads its values: ``X`` must then be numeric and finite (a dense array, an
+    n-d array such as images, which is flattened, or a sparse matrix), so put
+    the injector after the encoders of a pipeline; its columns are standardised
+    for the projection, and ``X`` itself is still returned unchanged.
 
     A ``y`` given as a pandas Series or DataFrame comes back as one, with the same
     index, name and dtype; a list comes back as a list; a one-hot ``y`` (as
@@ -221,6 +231,8 @@ class LabelNoiseInjector(BaseSampler):
        arXiv:1805.07836.
     .. [2] B. Han et al., "Co-teaching: Robust Training of Deep Neural Networks
        with Extremely Noisy Labels", NeurIPS 2018 (pair flipping).
+    .. [3] X. Xia et al., "Part-dependent Label Noise: Towards Instance-dependent
+       Label Noise", NeurIPS 2020, arXiv:2006.07836 (instance-dependent noise).
 
     Examples
     --------
@@ -273,12 +285,32 @@ class LabelNoiseInjector(BaseSampler):
     >>> flipped = noise.noise_mask_
     >>> sorted(set(zip(y10[flipped].tolist(), y10_noisy[flipped].tolist())))
     [(2, 0), (3, 5), (4, 7), (5, 3), (9, 1)]
+
+    Instance-dependent noise: each sample has its own flip probability, and
+    ``transition_matrix_`` is their average per true class:
+
+    >>> X, y = make_classification(
+    ...     n_samples=3000, n_classes=3, n_informative=5, random_state=0
+    ... )
+    >>> noise = LabelNoiseInjector(noise="instance", rate=0.3, random_state=0)
+    >>> _, y_noisy = noise.fit_resample(X, y)
+    >>> flip = noise.flip_probability_
+    >>> round(float(flip.mean()), 2), round(float(flip.std()), 2)
+    (0.3, 0.1)
+    >>> round(noise.noise_rate_, 2)  # the share actually flipped, 3000 draws
+    0.29
+    >>> noise.transition_matrix_.round(2)
+    array([[0.69, 0.19, 0.12],
+           [0.16, 0.7 , 0.15],
+           [0.11, 0.19, 0.7 ]])
     """
 
     _sampling_type = "bypass"
 
     _parameter_constraints: dict = {
-        "noise": [StrOptions({"symmetric", "pairflip", "mapping", "matrix"})],
+        "noise": [
+            StrOptions({"symmetric", "pairflip", "mapping", "matrix", "instance"})
+        ],
         "rate": [Interval(Real, 0, 1, closed="left")],
         "mapping": [dict, StrOptions(set(_PRESETS)), None],
         "transition_matrix": ["array-like", None],
@@ -311,7 +343,8 @@ class LabelNoiseInjector(BaseSampler):
         Parameters
         ----------
         X : array-like, sparse matrix, DataFrame or list of shape (n_samples, ...)
-            The samples; only their number is used.
+            The samples; only their number is used, except by
+            ``noise="instance"``, which needs numeric values.
 
         y : array-like of shape (n_samples,)
             The clean labels.
@@ -331,8 +364,8 @@ class LabelNoiseInjector(BaseSampler):
         Parameters
         ----------
         X : array-like, sparse matrix, DataFrame or list of shape (n_samples, ...)
-            The samples; only their number is used, and the same object is
-            returned.
+            The samples, returned as the same object; only their number is
+            used, except by ``noise="instance"``, which needs numeric values.
 
         y : array-like of shape (n_samples,)
             The clean labels: any hashable label values (strings, non-contiguous
@@ -368,12 +401,25 @@ class LabelNoiseInjector(BaseSampler):
 
         y_array = np.asarray(y)
         codes, classes, one_hot = self._encode_labels(y_array)
-        self.classes_ = classes
-        self.transition_matrix_ = self._build_transition_matrix(classes)
-        self.sampling_strategy_ = "bypass"
-
+        self._check_unused_parameters()
         rng = check_random_state(self.random_state)
-        noisy_codes = _sample_from_rows(codes, self.transition_matrix_, rng)
+        if self.noise == "instance":
+            # One row per sample, drawn from X; then one uniform per sample.
+            rows = instance_transition_rows(
+                X, codes, classes.size, self.rate, random_state=rng
+            )
+            noisy_codes = _sample_from_own_rows(rows, rng)
+            flip_probability = 1 - rows[np.arange(codes.size), codes]
+            transition_matrix = _class_average(rows, codes, classes.size)
+        else:
+            transition_matrix = self._build_transition_matrix(classes)
+            noisy_codes = _sample_from_rows(codes, transition_matrix, rng)
+            flip_probability = 1 - transition_matrix[codes, codes]
+
+        self.classes_ = classes
+        self.transition_matrix_ = transition_matrix
+        self.flip_probability_ = flip_probability
+        self.sampling_strategy_ = "bypass"
         self.noise_mask_ = noisy_codes != codes
         self.noise_rate_ = float(self.noise_mask_.mean())
 
@@ -441,11 +487,10 @@ class LabelNoiseInjector(BaseSampler):
             )
         return codes.astype(np.intp), classes, y.ndim == 2 and y.shape[1] > 1
 
-    def _build_transition_matrix(self, classes):
-        """The K x K matrix of the chosen noise model over the sorted classes."""
-        noise, rate, n_classes = self.noise, self.rate, classes.size
+    def _check_unused_parameters(self):
         # A parameter that the chosen model ignores is most likely a mistake
         # (e.g. a mapping given but noise left at "symmetric"): say so.
+        noise = self.noise
         if self.mapping is not None and noise != "mapping":
             raise ValueError(
                 f"mapping is only used with noise='mapping', but noise={noise!r}. "
@@ -457,74 +502,20 @@ class LabelNoiseInjector(BaseSampler):
                 f"noise={noise!r}. Set noise='matrix' or leave transition_matrix=None."
             )
 
-        if noise == "symmetric":
-            off = rate / (n_classes - 1)
-            if 1 - rate <= off:
+    def _build_transition_matrix(self, classes):
+        """The K x K matrix of a class-dependent noise model over the sorted classes."""
+        if self.noise == "symmetric":
+            return symmetric_transition_matrix(classes.size, self.rate)
+        if self.noise == "pairflip":
+            return pairflip_transition_matrix(classes.size, self.rate)
+        if self.noise == "mapping":
+            if self.mapping is None:
                 raise ValueError(
-                    f"rate={rate} is too high for symmetric noise over {n_classes} "
-                    f"classes: a label would stay correct with probability 1 - rate"
-                    f" = {1 - rate:.4g} but become each other class with probability"
-                    f" rate / (K - 1) = {off:.4g}, so the true class would no longer "
-                    "be the most likely label and the noise could not be learnt "
-                    f"through. Use rate < (K - 1) / K = {(n_classes - 1) / n_classes:.4g}."
+                    "noise='mapping' needs mapping: a dict {true_label: noisy_label} "
+                    f"or one of the presets {sorted(_PRESETS)}."
                 )
-            T = np.full((n_classes, n_classes), off)
-            np.fill_diagonal(T, 1 - rate)
-            return T
-
-        if noise in ("pairflip", "mapping") and rate >= 0.5:
-            raise ValueError(
-                f"rate={rate} is too high for {noise} noise: a flipping class would "
-                "turn into its target (probability rate) at least as often as it "
-                "stays itself (probability 1 - rate), so the true class would no "
-                "longer be the most likely label. Use rate < 0.5."
-            )
-
-        if noise == "pairflip":
-            T = (1 - rate) * np.eye(n_classes)
-            T[np.arange(n_classes), (np.arange(n_classes) + 1) % n_classes] += rate
-            return T
-
-        if noise == "mapping":
-            return self._mapping_matrix(classes)
-
+            return mapping_transition_matrix(classes, self.mapping, self.rate)
         return self._checked_matrix(classes)
-
-    def _mapping_matrix(self, classes):
-        mapping, rate = self.mapping, self.rate
-        if mapping is None:
-            raise ValueError(
-                "noise='mapping' needs mapping: a dict {true_label: noisy_label} or "
-                f"one of the presets {sorted(_PRESETS)}."
-            )
-        if isinstance(mapping, str):
-            flips, n_preset = _PRESETS[mapping]
-            if not _is_integer_labels_below(classes, n_preset):
-                raise ValueError(
-                    f"mapping={mapping!r} is a preset for the integer class ids "
-                    f"0..{n_preset - 1} of that data set, but y has the classes "
-                    f"{_summary(classes)}. Encode y with those ids, or pass the "
-                    "flips as a dict {true_label: noisy_label}."
-                )
-        else:
-            flips = mapping
-
-        index = {c: i for i, c in enumerate(classes.tolist())}
-        unknown = [label for label in [*flips, *flips.values()] if label not in index]
-        if unknown:
-            raise ValueError(
-                "mapping names labels that are not in y: "
-                f"{', '.join(sorted(set(map(repr, unknown))))}."
-                f" The classes in y are {_summary(classes)}; mapping keys and values "
-                "must be label values."
-            )
-        T = np.eye(classes.size)
-        for source, target in flips.items():
-            i, j = index[source], index[target]
-            T[i] = 0.0
-            T[i, i] += 1 - rate
-            T[i, j] += rate
-        return T
 
     def _checked_matrix(self, classes):
         n_classes = classes.size
@@ -581,14 +572,10 @@ class LabelNoiseInjector(BaseSampler):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        # X is passed through untouched: strings and missing values are fine.
-        tags.input_tags.string = True
-        tags.input_tags.allow_nan = True
+        # X is passed through untouched: strings and missing values are fine,
+        # except for instance noise, which computes the flips from X's values.
+        reads_x = self.noise == "instance"
+        tags.input_tags.string = not reads_x
+        tags.input_tags.allow_nan = not reads_x
         return tags
 
-
-def _summary(classes, limit=10):
-    """A short printable list of class labels for error messages."""
-    shown = classes.tolist()[:limit]
-    more = f" ... ({classes.size} in all)" if classes.size > limit else ""
-    return f"{shown}{more}"

@@ -17,7 +17,8 @@ from imblearn.utils.estimator_checks import (
 from imblearn.utils.estimator_checks import (
     parametrize_with_checks as parametrize_with_sampler_checks,
 )
-from scipy import sparse
+from scipy import sparse, stats
+from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import make_classification
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -26,7 +27,14 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_gce import LabelNoiseInjector, NoisyLabelClassifier
+from sklearn_gce import (
+    LabelNoiseInjector,
+    NoisyLabelClassifier,
+    instance_transition_rows,
+    mapping_transition_matrix,
+    pairflip_transition_matrix,
+    symmetric_transition_matrix,
+)
 
 N_CLASSES = 10
 N_PER_CLASS = 10_000  # 100k labels: standard errors of about 0.005 per cell
@@ -141,15 +149,27 @@ def test_zero_probability_flips_never_happen(k, seed, sparsity):
         dict(noise="pairflip"),
         dict(noise="mapping", mapping={0: 1}),
         dict(noise="mapping", mapping="cifar10"),
+        dict(noise="instance"),
     ],
 )
 def test_rate_zero_changes_nothing(params):
     y = _balanced_labels(n_per_class=50)
     injector = LabelNoiseInjector(rate=0.0, random_state=0, **params)
-    _, y_noisy = injector.fit_resample(np.zeros((y.size, 1)), y)
+    X = np.random.default_rng(0).normal(size=(y.size, 3))
+    _, y_noisy = injector.fit_resample(X, y)
     np.testing.assert_array_equal(y_noisy, y)
     assert injector.noise_rate_ == 0.0
     np.testing.assert_array_equal(injector.transition_matrix_, np.eye(N_CLASSES))
+    np.testing.assert_array_equal(injector.flip_probability_, 0.0)
+
+
+@pytest.mark.parametrize("case", ["symmetric", "pairflip", "mapping"])
+def test_flip_probability_of_class_dependent_models(case):
+    # Without instance noise, a sample's flip probability is 1 - T[i, i] of its class.
+    params, T = STATISTICAL_CASES[case]
+    y = _balanced_labels(n_per_class=20)
+    injector = LabelNoiseInjector(random_state=0, **params).fit(np.zeros((y.size, 1)), y)
+    np.testing.assert_allclose(injector.flip_probability_, 1 - np.diag(T)[y], atol=1e-12)
 
 
 # --- presets --------------------------------------------------------------------
@@ -404,11 +424,12 @@ def _oracle_data(n=3000, n_classes=5, seed=0):
     return X, y
 
 
-def test_imblearn_pipeline_trains_on_noisy_and_scores_on_clean_labels():
+@pytest.mark.parametrize("noise", ["symmetric", "instance"])
+def test_imblearn_pipeline_trains_on_noisy_and_scores_on_clean_labels(noise):
     rate = 0.3
     X, y = _oracle_data()
     pipe = make_imblearn_pipeline(
-        LabelNoiseInjector(rate=rate, random_state=0), CleanLabelOracle()
+        LabelNoiseInjector(noise=noise, rate=rate, random_state=0), CleanLabelOracle()
     )
     result = cross_validate(pipe, X, y, cv=3, return_estimator=True)
 
@@ -422,14 +443,323 @@ def test_imblearn_pipeline_trains_on_noisy_and_scores_on_clean_labels():
         np.testing.assert_array_equal(changed, injector.noise_mask_)
 
 
-def test_imblearn_pipeline_with_a_real_classifier_in_grid_search():
+@pytest.mark.parametrize("noise", ["symmetric", "instance"])
+def test_imblearn_pipeline_with_a_real_classifier_in_grid_search(noise):
     X, y = make_classification(n_samples=150, n_informative=4, n_classes=3, random_state=0)
     pipe = make_imblearn_pipeline(
-        LabelNoiseInjector(rate=0.3, random_state=0), LogisticRegression()
+        LabelNoiseInjector(noise=noise, rate=0.3, random_state=0), LogisticRegression()
     )
-    search = GridSearchCV(pipe, {"logisticregression__C": [0.1, 1.0]}, cv=2).fit(X, y)
+    search = GridSearchCV(
+        pipe,
+        {"logisticregression__C": [0.1, 1.0], "labelnoiseinjector__rate": [0.1, 0.3]},
+        cv=2,
+    ).fit(X, y)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
     # The best pipeline predicts without noising anything.
     assert search.best_estimator_.predict(X).shape == y.shape
+
+
+# --- instance-dependent noise (Xia et al., NeurIPS 2020) --------------------------
+
+
+def _truncated_flip_distribution(rate, std=0.1):
+    """The distribution the per-sample flip probabilities are drawn from."""
+    return stats.truncnorm((0 - rate) / std, (1 - rate) / std, loc=rate, scale=std)
+
+
+def _xia_rows(X, y, n_classes, rate, seed):
+    """The rows of Xia et al.'s procedure, written sample by sample as in the paper.
+
+    The random numbers are taken in the documented order (flip rates, then
+    W[0], W[1], ...), so that the rows can be compared exactly.
+    """
+    rng = np.random.RandomState(seed)
+    flip = _truncated_flip_distribution(rate).rvs(size=len(y), random_state=rng)
+    W = [rng.standard_normal((X.shape[1], n_classes)) for _ in range(n_classes)]
+    std = X.std(axis=0)
+    Z = (X - X.mean(axis=0)) / np.where(std > 0, std, np.inf)
+    P = np.empty((len(y), n_classes))
+    for i, (z, label) in enumerate(zip(Z, y)):
+        scores = z @ W[label]
+        scores[label] = -np.inf
+        P[i] = flip[i] * softmax(scores)
+        P[i, label] = 1 - flip[i]
+    return P
+
+
+def _per_class_mean(P, y, n_classes):
+    return np.array([P[y == k].mean(axis=0) for k in range(n_classes)])
+
+
+def _features(n, n_features=8, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, n_features))
+
+
+def test_instance_rows_follow_the_procedure_of_xia_et_al():
+    y = _balanced_labels(n_classes=4, n_per_class=300)
+    # Columns of different scales and offsets, one constant.
+    X = _features(y.size, 6) * [1, 10, 0.1, 1000, 1, 0] + [0, 5, -3, 1e4, 0, 7]
+    P = instance_transition_rows(X, y, 4, 0.3, random_state=0)
+    np.testing.assert_allclose(P, _xia_rows(X, y, 4, 0.3, seed=0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(P.sum(axis=1), 1)
+    assert np.all(P >= 0)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.3, 0.45])
+def test_instance_noise_flip_rates(rate):
+    y = _balanced_labels()
+    X = _features(y.size)
+    injector = LabelNoiseInjector(noise="instance", rate=rate, random_state=0)
+    X_res, y_noisy = injector.fit_resample(X, y)
+    assert X_res is X
+    np.testing.assert_array_equal(injector.noise_mask_, y_noisy != y)
+
+    # The per-sample flip probabilities: a normal of mean `rate` and std 0.1,
+    # truncated to [0, 1] (whose mean is above `rate` at 0.1, its std below 0.1).
+    flip, dist, n = injector.flip_probability_, _truncated_flip_distribution(rate), y.size
+    assert flip.shape == y.shape and np.all((flip >= 0) & (flip <= 1))
+    assert abs(flip.mean() - dist.mean()) < 5 * dist.std() / np.sqrt(n)
+    assert abs(flip.std() - dist.std()) < 5 * dist.std() / np.sqrt(2 * n)
+    assert dist.std() > 0.079 and (rate < 0.3 or abs(dist.std() - 0.1) < 1e-3)
+    # Not ordered by class or position: no trend between the halves of the data.
+    assert abs(flip[: n // 2].mean() - flip[n // 2 :].mean()) < 5 * dist.std() / np.sqrt(n / 4)
+
+    # Each label flips with its own probability, and only to another class: the
+    # share of changed labels is the mean flip probability (a binomial draw).
+    expected = dist.mean()
+    assert abs(injector.noise_rate_ - expected) < 5 * np.sqrt(expected * (1 - expected) / n)
+    assert abs(injector.noise_rate_ - rate) < 5 * np.sqrt(rate * (1 - rate) / n) + (
+        dist.mean() - rate
+    )
+
+    # transition_matrix_ is the mean row of each true class, and the noisy labels
+    # of each class follow it (the binomial errors bound those of a sum of rows).
+    T = injector.transition_matrix_
+    np.testing.assert_allclose(T.sum(axis=1), 1)
+    per_class_flip = np.array([flip[y == k].mean() for k in range(N_CLASSES)])
+    np.testing.assert_allclose(np.diag(T), 1 - per_class_flip)
+    _assert_matches_matrix(y, y_noisy, T, injector.classes_)
+
+
+def test_instance_noise_depends_on_the_features():
+    # Class 0 holds two points, each repeated n times, far apart; the other
+    # classes are spread around them.
+    n, n_classes = 20_000, 5
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=8)
+    X = np.vstack([np.tile(a, (n, 1)), np.tile(-a, (n, 1)), rng.normal(size=(2 * n, 8))])
+    y = np.r_[np.zeros(2 * n, dtype=int), rng.integers(1, n_classes, size=2 * n)]
+    at_a, at_b = np.arange(n), np.arange(n, 2 * n)
+
+    P = instance_transition_rows(X, y, n_classes, 0.4, random_state=0)
+    flip = 1 - P[np.arange(y.size), y]
+    where_to = P / flip[:, None]  # where a flipped label goes
+    where_to[np.arange(y.size), y] = 0
+    # The same features: the same distribution of targets (their flip
+    # probabilities still differ); far apart: different targets.
+    np.testing.assert_allclose(where_to[at_a], np.tile(where_to[0], (n, 1)), rtol=1e-10)
+    np.testing.assert_allclose(where_to[at_b], np.tile(where_to[n], (n, 1)), rtol=1e-10)
+    assert np.std(flip[at_a]) > 0.09
+    assert 0.5 * np.abs(where_to[0] - where_to[n]).sum() > 0.5  # total variation
+
+    # The injector's flipped labels at each point follow that point's targets.
+    injector = LabelNoiseInjector(noise="instance", rate=0.4, random_state=0)
+    _, y_noisy = injector.fit_resample(X, y)
+    np.testing.assert_allclose(injector.flip_probability_, flip)
+    for rows, target in [(at_a, where_to[0]), (at_b, where_to[n])]:
+        flipped = y_noisy[rows][injector.noise_mask_[rows]]
+        assert flipped.size > 0.3 * n and np.all(flipped != 0)
+        observed = np.bincount(flipped, minlength=n_classes) / flipped.size
+        se = np.sqrt(target * (1 - target) / flipped.size)
+        np.testing.assert_array_less(np.abs(observed - target), 5 * se + 1e-12)
+
+
+def test_instance_noise_without_informative_features_is_symmetric():
+    # Constant columns count for nothing: every other class is equally likely.
+    y = _balanced_labels(n_classes=4, n_per_class=100)
+    P = instance_transition_rows(np.ones((y.size, 3)), y, 4, 0.3, random_state=0)
+    flip = 1 - P[np.arange(y.size), y]
+    expected = np.where(np.eye(4, dtype=bool)[y], 1 - flip[:, None], flip[:, None] / 3)
+    np.testing.assert_allclose(P, expected)
+
+
+def test_instance_noise_feature_formats():
+    y = _balanced_labels(n_classes=3, n_per_class=500)
+    images = np.random.default_rng(0).normal(size=(y.size, 4, 4))
+    X = images.reshape(y.size, 16)
+    P = instance_transition_rows(X, y, 3, 0.3, random_state=0)
+
+    def rows(X_other):
+        return instance_transition_rows(X_other, y, 3, 0.3, random_state=0)
+
+    # Standardised columns: units and offsets do not matter.
+    np.testing.assert_allclose(rows(X * np.logspace(-3, 3, 16) + 100), P, atol=1e-6)
+    np.testing.assert_allclose(rows(images), P)  # n-d arrays are flattened
+    np.testing.assert_allclose(rows(sparse.csr_matrix(X)), P, atol=1e-12)
+    np.testing.assert_allclose(rows(sparse.csc_matrix(X)), P, atol=1e-12)
+    np.testing.assert_allclose(rows(X.astype(np.float32)), P, atol=1e-5)
+    np.testing.assert_allclose(rows(pd.DataFrame(X)), P)
+    np.testing.assert_allclose(rows(X.tolist()), P)
+
+    # Labels of any kind; X comes back untouched, whatever its container.
+    labels = np.array(["ant", "bee", "cat"])[y]
+    X_frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(16)])
+    injector = LabelNoiseInjector(noise="instance", rate=0.3, random_state=0)
+    X_res, y_noisy = injector.fit_resample(X_frame, pd.Series(labels))
+    assert X_res is X_frame and isinstance(y_noisy, pd.Series)
+    np.testing.assert_allclose(injector.flip_probability_, 1 - P[np.arange(y.size), y])
+    np.testing.assert_array_equal(injector.feature_names_in_, X_frame.columns)
+    _, y_sparse = clone(injector).fit_resample(sparse.csr_matrix(X), labels)
+    np.testing.assert_array_equal(y_sparse, y_noisy.to_numpy())
+
+
+def test_instance_noise_never_draws_a_class_of_probability_zero():
+    # With many features the softmax is sharp: most targets get (almost) 0.
+    y = np.random.default_rng(0).integers(0, 10, size=5000)
+    X = _features(y.size, n_features=500)
+    P = instance_transition_rows(X, y, 10, 0.3, random_state=0)
+    assert np.mean(P < 1e-12) > 0.3
+    injector = LabelNoiseInjector(noise="instance", rate=0.3, random_state=0)
+    _, y_noisy = injector.fit_resample(X, y)
+    assert np.all(P[np.arange(y.size), y_noisy] > 0)
+    assert np.all(y_noisy[injector.noise_mask_] != y[injector.noise_mask_])
+
+
+def test_instance_noise_random_state():
+    y = _balanced_labels(n_per_class=500)
+    X = _features(y.size)
+
+    def fit(random_state):
+        return LabelNoiseInjector(
+            noise="instance", rate=0.3, random_state=random_state
+        ).fit(X, y)
+
+    first, again = fit(0), fit(0)
+    np.testing.assert_array_equal(first.noise_mask_, again.noise_mask_)
+    np.testing.assert_array_equal(first.flip_probability_, again.flip_probability_)
+    np.testing.assert_array_equal(first.transition_matrix_, again.transition_matrix_)
+    np.testing.assert_array_equal(fit(np.random.RandomState(5)).noise_mask_, fit(5).noise_mask_)
+    other = fit(1)
+    assert np.all(other.flip_probability_ != first.flip_probability_)
+    assert np.mean(other.noise_mask_ != first.noise_mask_) > 0.2
+    # No global random state is read or changed.
+    np.random.seed(0)
+    before = np.random.get_state()[1].copy()
+    np.testing.assert_array_equal(fit(0).noise_mask_, first.noise_mask_)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+
+
+def test_instance_noise_in_noisy_label_classifier():
+    # Pipelines: see the tests of imbalanced-learn pipelines above.
+    X, y = make_classification(n_samples=300, n_informative=4, n_classes=3, random_state=0)
+    clf = NoisyLabelClassifier(
+        LogisticRegression(), noise=LabelNoiseInjector(noise="instance", random_state=0)
+    ).fit(X, y)
+    np.testing.assert_array_equal(clf.estimator_.predict(X), clf.predict(X))
+    assert 0.1 < clf.noise_.noise_rate_ < 0.3
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.array([["a", "b"]] * 30), "Instance-dependent noise computes .* numeric"),
+        (pd.DataFrame({"a": ["x", "y", "z"] * 10, "b": 1.0}), "could not convert"),
+        (np.where(np.arange(60).reshape(30, 2) == 7, np.nan, 1.0), "contains NaN"),
+        (np.full((30, 2), np.inf), "infinity"),
+        (["good film", "bad film", "great plot"] * 10, "could not convert string"),
+        (np.ones(30), "Expected 2D array"),
+        (np.zeros((30, 0)), r"0 feature\(s\)"),
+    ],
+)
+def test_instance_noise_needs_numeric_x(X, match):
+    with pytest.raises(ValueError, match=match):
+        LabelNoiseInjector(noise="instance").fit_resample(X, Y3)
+
+
+def test_instance_noise_errors():
+    X = np.zeros((Y3.size, 2))
+    with pytest.raises(ValueError, match="too high for instance noise.*rate < 0.5"):
+        LabelNoiseInjector(noise="instance", rate=0.5).fit_resample(X, Y3)
+    with pytest.raises(ValueError, match="mapping is only used with noise='mapping'"):
+        LabelNoiseInjector(noise="instance", mapping={0: 1}).fit_resample(X, Y3)
+    with pytest.raises(TypeError, match="argument must be a string.* number"):
+        LabelNoiseInjector(noise="instance").fit_resample(np.array([[{}, 1]] * 30), Y3)
+    LabelNoiseInjector(noise="instance", rate=0.49).fit_resample(X, Y3)
+
+
+# --- the public builders: the very matrices the injector applies ---------------
+
+
+@pytest.mark.parametrize("case", ["symmetric", "pairflip", "mapping"])
+def test_public_builders_are_what_the_injector_applies(case):
+    params, T = STATISTICAL_CASES[case]
+    y = _balanced_labels(n_per_class=20)
+    injector = LabelNoiseInjector(random_state=0, **params).fit(np.zeros((y.size, 1)), y)
+    rate = params["rate"]
+    built = {
+        "symmetric": lambda: symmetric_transition_matrix(N_CLASSES, rate),
+        "pairflip": lambda: pairflip_transition_matrix(N_CLASSES, rate),
+        "mapping": lambda: mapping_transition_matrix(
+            injector.classes_, params["mapping"], rate
+        ),
+    }[case]()
+    np.testing.assert_array_equal(built, injector.transition_matrix_)
+    np.testing.assert_allclose(built, T, atol=1e-12)
+
+
+def test_public_mapping_builder_presets_and_labels():
+    np.testing.assert_array_equal(
+        mapping_transition_matrix(np.arange(10), "fashion_mnist", 0.25),
+        _from_flips({9: 7, 7: 5, 2: 6, 4: 3, 3: 4}, 0.25, 10),
+    )
+    T = mapping_transition_matrix(["bird", "cat", "dog"], {"cat": "dog", "dog": "cat"}, 0.3)
+    np.testing.assert_allclose(T, [[1, 0, 0], [0, 0.7, 0.3], [0, 0.3, 0.7]])
+
+
+def test_public_instance_builder_is_what_the_injector_applies():
+    rng = np.random.default_rng(0)
+    labels = rng.choice(np.array(["x", "y", "z", "w"]), size=4000)
+    X = rng.normal(size=(labels.size, 5))
+    injector = LabelNoiseInjector(noise="instance", rate=0.35, random_state=3)
+    injector.fit(X, labels)
+    codes = np.searchsorted(injector.classes_, labels)
+    P = instance_transition_rows(X, codes, 4, 0.35, random_state=3)
+    np.testing.assert_array_equal(injector.flip_probability_, 1 - P[np.arange(codes.size), codes])
+    np.testing.assert_allclose(injector.transition_matrix_, _per_class_mean(P, codes, 4))
+
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: symmetric_transition_matrix(1, 0.1), "n_classes must be an integer >= 2"),
+        (lambda: symmetric_transition_matrix(3.0, 0.1), "n_classes must be an integer"),
+        (lambda: symmetric_transition_matrix(3, 1.0), r"rate must be a float in \[0, 1\)"),
+        (lambda: symmetric_transition_matrix(3, 0.7), "too high for symmetric noise"),
+        (lambda: pairflip_transition_matrix(3, 0.5), "too high for pairflip noise"),
+        (lambda: mapping_transition_matrix([0, 1], {0: 1}, 0.5), "too high for mapping"),
+        (lambda: mapping_transition_matrix([0, 1], "mnist", 0.2), "not a preset"),
+        (lambda: mapping_transition_matrix([0, 1], [(0, 1)], 0.2), "must be a dict"),
+        (lambda: mapping_transition_matrix([0, 1], {0: 2}, 0.2), "not in y: 2"),
+        (lambda: mapping_transition_matrix([[0, 1]], {0: 1}, 0.2), "classes must be 1-D"),
+        (lambda: instance_transition_rows(np.zeros((3, 2)), [0, 1, 2], 2, 0.2),
+         r"integer class indices in 0..1"),
+        (lambda: instance_transition_rows(np.zeros((3, 2)), [0, 1], 2, 0.2),
+         "one class index per row of X"),
+        (lambda: instance_transition_rows(np.zeros((3, 2)), [0, 1, 1], 2, 0.2, std=-1),
+         "std must be"),
+        (lambda: instance_transition_rows(np.zeros((3, 2)), [0, 1, 1], 2, 0.6),
+         "too high for instance noise"),
+    ],
+)
+def test_public_builder_errors(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+def test_instance_builder_with_a_fixed_flip_rate():
+    y = np.arange(300) % 3
+    P = instance_transition_rows(_features(300), y, 3, 0.2, std=0, random_state=0)
+    np.testing.assert_allclose(P[np.arange(300), y], 0.8)
 
 
 # --- NoisyLabelClassifier ---------------------------------------------------------
@@ -521,6 +851,7 @@ def test_noisy_label_classifier_delegation_and_defaults():
     [
         LabelNoiseInjector(random_state=0),
         LabelNoiseInjector(noise="pairflip", rate=0.3, random_state=0),
+        LabelNoiseInjector(noise="instance", rate=0.3, random_state=0),
     ]
 )
 def test_imblearn_sampler_checks(estimator, check):
@@ -531,10 +862,15 @@ def test_imblearn_sampler_checks(estimator, check):
 def test_imblearn_param_validation_and_feature_names():
     check_param_validation("LabelNoiseInjector", LabelNoiseInjector())
     check_dataframe_column_names_consistency("LabelNoiseInjector", LabelNoiseInjector())
+    check_dataframe_column_names_consistency(
+        "LabelNoiseInjector", LabelNoiseInjector(noise="instance", random_state=0)
+    )
 
 
 def _expected_failed_checks(estimator):
     if isinstance(estimator, LabelNoiseInjector):
+        if estimator.noise == "instance":
+            return {}  # reads and validates X: every check applies
         reason = (
             "by design the injector never reads X's values (only its length), so X "
             "of any shape, including 1-D text or no columns, is passed on to the next "
@@ -556,6 +892,7 @@ def _expected_failed_checks(estimator):
 @parametrize_with_checks(
     [
         LabelNoiseInjector(random_state=0),
+        LabelNoiseInjector(noise="instance", rate=0.3, random_state=0),
         NoisyLabelClassifier(LogisticRegression(), noise=LabelNoiseInjector(rate=0.0)),
         NoisyLabelClassifier(
             LogisticRegression(), noise=LabelNoiseInjector(rate=0.3, random_state=0)
