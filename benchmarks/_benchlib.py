@@ -220,9 +220,7 @@ class SkorchCE(ClassifierMixin, BaseEstimator):
         shared.update({k: v for k, v in ref.items()
                        if k.startswith(("module__", "optimizer__"))})
         if "callbacks" in shared:
-            # NeuralNetClassifier records valid_acc itself
-            shared["callbacks"] = [clone(cb, safe=False) for cb in shared["callbacks"]
-                                   if type(cb).__name__ != "NoisyValidAccuracy"]
+            shared["callbacks"] = [clone(cb, safe=False) for cb in shared["callbacks"]]
         X = np.asarray(X, dtype=np.float32)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         if self.random_state is not None:
@@ -300,10 +298,8 @@ def parse_gce_params(params, seed=None):
         p["train_split"] = ValidSplit(early.get("validation_fraction", 0.15), stratified=True,
                                       random_state=seed)
         if monitor == "acc":
-            from _modules import NoisyValidAccuracy
-
-            callbacks += [NoisyValidAccuracy(),
-                          EarlyStopping(monitor="valid_acc", lower_is_better=False,
+            # GCEClassifier records valid_acc itself
+            callbacks += [EarlyStopping(monitor="valid_acc", lower_is_better=False,
                                         patience=patience, load_best=True)]
         else:
             callbacks.append(EarlyStopping(monitor="valid_loss", patience=patience,

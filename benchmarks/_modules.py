@@ -3,7 +3,6 @@
 import math
 
 import torch
-from skorch.callbacks import Callback
 from torch import nn
 
 from sklearn_gce import MLP
@@ -36,30 +35,6 @@ class PeriodicEmbeddingMLP(nn.Module):
         z = torch.relu(torch.einsum("nfm,fmd->nfd", z, self.weight) + self.bias)
         return self.mlp(z.reshape(len(X), -1))
 
-
-
-class NoisyValidAccuracy(Callback):
-    """skorch callback: accuracy on the (noisy) validation labels, recorded as ``valid_acc``.
-
-    ``GCEClassifier``'s targets carry ``(label, row)`` pairs, so skorch's
-    ``EpochScoring('accuracy')`` cannot score them; this reads the predictions
-    of the validation steps instead. Put it before
-    ``EarlyStopping(monitor='valid_acc', lower_is_better=False)`` in ``callbacks``.
-    """
-
-    def on_epoch_begin(self, net, **kwargs):
-        self.correct_, self.total_ = 0, 0
-
-    def on_batch_end(self, net, batch=None, training=None, y_pred=None, **kwargs):
-        if training or y_pred is None:
-            return
-        labels = batch[1][:, 0].to(y_pred.device)
-        self.correct_ += int((y_pred.argmax(1) == labels).sum())
-        self.total_ += len(labels)
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.total_:
-            net.history.record("valid_acc", self.correct_ / self.total_)
 
 
 class PiecewiseLinearMLP(MLP):

@@ -58,12 +58,10 @@ def _early(params, valid=0.15, patience=10, monitor="loss", seed=0):
     from skorch.callbacks import EarlyStopping
     from skorch.dataset import ValidSplit
 
-    from _modules import NoisyValidAccuracy
-
     cbs = list(params.get("callbacks") or [])
     if monitor == "acc":
-        cbs += [NoisyValidAccuracy(),
-                EarlyStopping(monitor="valid_acc", lower_is_better=False, patience=patience,
+        # GCEClassifier records valid_acc itself
+        cbs += [EarlyStopping(monitor="valid_acc", lower_is_better=False, patience=patience,
                               load_best=True)]
     else:
         cbs.append(EarlyStopping(monitor="valid_loss", patience=patience, load_best=True))

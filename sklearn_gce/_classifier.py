@@ -132,9 +132,11 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         restoring the weights of the best epoch. The held-out labels are as
         noisy as the others, but the robust loss on them still tells when the
         network starts memorising wrong labels; the benchmarks chose this
-        default (see ``benchmarks/results/tune.md``). Skipped when
-        ``train_split`` is set, or when the data are too small to hold out
-        one row per class.
+        default (see ``benchmarks/results/tune.md``). Only ``fit`` holds out
+        rows: not ``partial_fit``, not a fit with ``train_split`` set, nor one
+        on data too small to hold out one row per class. The inputs (never the
+        labels) of the held-out rows enter the default network's input
+        standardisation, as they would a ``StandardScaler`` before it.
     validation_fraction : float, default=0.1
         Fraction of the training rows held out for early stopping.
     n_iter_no_change : int, default=20
@@ -149,8 +151,12 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         ``'auto'`` trains on CUDA when available, else on the CPU; ``None``
         leaves placement to the caller (skorch's setting under Accelerate).
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and dropout. The caller's
-        torch random state is left untouched.
+        Seeds weight initialisation, shuffling, dropout and the early-stopping
+        split. The caller's torch random state is left untouched on every
+        device (a CPU fit never touches the CUDA generators). torch's
+        generators are process-wide, so fits in threads (joblib's threading
+        backend) take turns and give the same models as fits in sequence;
+        processes (joblib's default) train in parallel.
     verbose : int, default=0
         ``1`` prints skorch's per-epoch table, ``2`` also a progress bar
         over the batches of each epoch.
@@ -176,11 +182,29 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when X was a DataFrame with string column names.
     label_issues_ : ndarray of bool, shape (n_samples,)
-        Training rows that the truncated loss pruned at its last weight
-        update: the suspected label errors. All ``False`` for other losses;
-        the rows held out for early stopping are never pruned (``False``).
+        The suspected label errors: the training rows that the truncated loss
+        prunes under the network that is kept (the best epoch, when early
+        stopping restored one), i.e. whose label it gives a probability of at
+        most ``k``. All ``False`` for other losses, and when training ended
+        before ``prune_start``; the rows held out for early stopping are never
+        flagged. Its rows are those of the last ``fit``/``partial_fit`` call.
     module_, criterion_, optimizer_, history_
-        skorch's trained network, loss, optimizer and training history.
+        skorch's trained network, loss, optimizer and training history. The
+        history records ``train_loss``, ``valid_loss`` and ``valid_acc`` (the
+        accuracy on the held-out, noisy labels) per epoch, and ``n_pruned``
+        at each re-weighting of the truncated loss.
+
+    Notes
+    -----
+    skorch sees the training labels exactly as given (a 1-D ``y``): scorers
+    such as ``EpochScoring('accuracy')``, ``predefined_split`` validation
+    sets with the same labels, and callbacks that read ``dataset.y`` work as
+    on a ``NeuralNetClassifier``. The loss receives them encoded as
+    positions in ``classes_``, and finds each sample's weights by the row
+    indices that travel beside every batch. ``X`` may also be a torch
+    ``Dataset`` of ``(x, y)`` pairs, read batch by batch. Training copies
+    the batch losses to the host once per epoch rather than once per batch
+    (a synchronisation each on a GPU), unless a progress bar shows them.
 
     See Also
     --------
