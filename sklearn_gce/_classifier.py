@@ -24,7 +24,7 @@ from skorch.dataset import Dataset, ValidSplit, get_len, unpack_data
 from skorch.utils import is_dataset, to_numpy, to_tensor
 from torch.utils.data import Subset
 
-from ._data import RowBatch, RowDataset, make_iterator, rows_of, state_of
+from ._data import RowBatch, RowDataset, as_row_batch, make_iterator, rows_of, state_of
 from ._divergence import DivergenceGuard, TrainingDivergedError
 from ._early_stopping import HoldOutEarlyStopping
 from ._pruning import TruncationPruning, reoptimise_weights
@@ -611,8 +611,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         each_batch = any(isinstance(cb, ProgressBar) for _, cb in self.callbacks_)
         losses, rows, n_batches = [], [], 0
         for batch in iterator:
-            if isinstance(batch, RowBatch) and batch.state is None:
-                batch.state = state
+            batch = as_row_batch(batch, state)
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
             row = self.history[-1]["batches"][-1]
@@ -644,6 +643,11 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             y_pred = self.infer(Xi, **fit_params)
             loss = self._batch_loss(y_pred, batch, Xi, training=False)
         return {"loss": loss, "y_pred": y_pred}
+
+    def evaluation_step(self, batch, training=False):
+        # Batches of the training data from a DataLoader carry their rows,
+        # which prediction does not need.
+        return super().evaluation_step(as_row_batch(batch, None), training=training)
 
     def _batch_loss(self, y_pred, batch, X, training):
         """The loss of a training or validation batch: targets and weights looked up by row."""

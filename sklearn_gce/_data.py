@@ -17,14 +17,18 @@ Two iterators produce such batches:
 - skorch's own iterator class (a ``DataLoader``) over :class:`RowItems`, for
   everything else: torch datasets read lazily (image files, memory maps),
   custom ``iterator_*`` classes or options, and skorch's ``AccelerateMixin``.
+  It yields :class:`LoaderBatch` triples, which the estimator turns into
+  :class:`RowBatch`\ es.
 """
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from skorch.dataset import Dataset
 from torch.utils.data import DataLoader, Subset, default_collate
 
-__all__ = ["RowBatch", "RowDataset", "SampleState", "TensorBatches", "make_iterator"]
+__all__ = ["LoaderBatch", "RowBatch", "RowDataset", "SampleState", "TensorBatches", "make_iterator"]
 
 
 class RowBatch(tuple):
@@ -44,6 +48,23 @@ class RowBatch(tuple):
         batch = cls((X, y))
         batch.rows, batch.state = rows, state
         return batch
+
+
+class LoaderBatch(NamedTuple):
+    """What a ``DataLoader`` over :class:`RowItems` yields: ``(X, y, rows)``.
+
+    A named tuple, so that libraries that move batches between devices or
+    processes rebuild it intact (Accelerate does, field by field); the
+    estimator turns it into a :class:`RowBatch` before skorch and the
+    callbacks see it.
+    """
+
+    X: object
+    y: object
+    rows: torch.Tensor
+
+    def as_row_batch(self, state=None):
+        return RowBatch.of(self.X, self.y, self.rows, state)
 
 
 class SampleState:
@@ -267,7 +288,7 @@ class RowItems(torch.utils.data.Dataset):
 
 
 class CollateRows:
-    """Collate ``((x, y), row)`` items with the caller's ``collate_fn`` into a :class:`RowBatch`."""
+    """Collate ``((x, y), row)`` items with the caller's ``collate_fn`` into a :class:`LoaderBatch`."""
 
     def __init__(self, collate_fn=None):
         self.collate_fn = default_collate if collate_fn is None else collate_fn
@@ -277,7 +298,7 @@ class CollateRows:
         X, y = self.collate_fn(list(pairs))
         if isinstance(y, (list, tuple)):  # string labels: an array, as skorch's scorers need
             y = np.asarray(y)
-        return RowBatch.of(X, y, torch.as_tensor(rows, dtype=torch.long))
+        return LoaderBatch(X, y, torch.as_tensor(rows, dtype=torch.long))
 
 
 def make_iterator(net, dataset, training):
@@ -321,6 +342,15 @@ def make_iterator(net, dataset, training):
         params["batch_size"] = len(items)
     params["collate_fn"] = CollateRows(params.get("collate_fn"))
     return iterator(items, **params)
+
+
+def as_row_batch(batch, state):
+    """The :class:`RowBatch` of a batch from :func:`make_iterator`'s iterators; others unchanged."""
+    if isinstance(batch, LoaderBatch):
+        return batch.as_row_batch(state)
+    if isinstance(batch, RowBatch) and batch.state is None:
+        batch.state = state
+    return batch
 
 
 def state_of(iterator):
