@@ -3,6 +3,7 @@
 The public API is this short list; each name lives in a module of its own.
 """
 
+from ._accelerate import AcceleratedGCEClassifier
 from ._classifier import GCEClassifier
 from ._divergence import TrainingDivergedError
 from .losses import (
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GCEClassifier",
+    "AcceleratedGCEClassifier",
     "TrainingDivergedError",
     "MLP",
     "PiecewiseLinearEmbedding",

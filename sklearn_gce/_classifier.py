@@ -482,9 +482,11 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
     def _training_data(self, X, y, targets, sample_weight, hold_out):
         """The :class:`RowDataset` of one training call, its state on the training device."""
         weight = check_sample_weight(sample_weight, len(targets))
-        # device=None (skorch's setting under Accelerate): tensors stay where they are.
-        device = None if self.device is None else torch.device(self.device)
-        return RowDataset(X, np.asarray(y), targets, weight, device, hold_out)
+        return RowDataset(X, np.asarray(y), targets, weight, self._training_device(), hold_out)
+
+    def _training_device(self):
+        """Where the per-sample state (and the fast path's data) live; None leaves tensors in place."""
+        return None if self.device is None else torch.device(self.device)
 
     def _train(self, data, seed, reinitialize):
         """Run skorch's training loop on ``data``; set ``label_issues_``."""

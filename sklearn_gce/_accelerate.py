@@ -1,0 +1,78 @@
+"""``AcceleratedGCEClassifier``: data-parallel and mixed-precision training through Accelerate."""
+
+from skorch.dataset import unpack_data
+from skorch.hf import AccelerateMixin
+
+from ._classifier import GCEClassifier
+
+__all__ = ["AcceleratedGCEClassifier"]
+
+
+class AcceleratedGCEClassifier(AccelerateMixin, GCEClassifier):
+    """:class:`GCEClassifier` trained through Hugging Face Accelerate (skorch's ``AccelerateMixin``).
+
+    Run a script that fits it with ``accelerate launch --num_processes N
+    script.py`` to train one network on N GPUs (data-parallel), or pass
+    ``Accelerator(mixed_precision="bf16")`` for mixed precision on one. Every
+    parameter of :class:`GCEClassifier` applies; ``device`` stays ``None``
+    (Accelerate places the model and the batches).
+
+    Each process trains on its shard of every epoch's batches, through
+    skorch's ``DataLoader`` path (which Accelerate shards), and holds the
+    per-sample state of all rows: the sample weights, and the truncated
+    loss's keep-weights, which the pruning step sets from the predictions of
+    every process, gathered. So ``label_issues_`` is the same on every
+    process and covers every training row. ``predict`` runs on every process
+    over its shard, and gathers the results.
+
+    Parameters
+    ----------
+    accelerator : accelerate.Accelerator
+        The accelerator, with its settings (mixed precision, gradient
+        accumulation, ``cpu=True`` to run on the CPU).
+    unwrap_after_train : bool, default=True
+        Unwrap the network after training, so that the estimator pickles.
+    **kwargs
+        Any parameter of :class:`GCEClassifier`.
+
+    See Also
+    --------
+    GCEClassifier : The estimator this one accelerates.
+    skorch.hf.AccelerateMixin : skorch's integration, which this class mixes in.
+
+    Examples
+    --------
+    >>> from accelerate import Accelerator
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_gce import AcceleratedGCEClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = AcceleratedGCEClassifier(
+    ...     accelerator=Accelerator(cpu=True), max_epochs=20, random_state=0,
+    ...     callbacks__print_log__sink=print, verbose=0,
+    ... ).fit(X, y)
+    >>> clf.predict(X[:3])
+    array([0, 0, 0])
+    """
+
+    def _initialize_accelerator(self):
+        # The losses have no parameters: there is nothing to synchronise, and
+        # DistributedDataParallel refuses to wrap such a module.
+        criteria, self._criteria = self._criteria, []
+        try:
+            return super()._initialize_accelerator()
+        finally:
+            self._criteria = criteria
+
+    def _training_device(self):
+        return self.accelerator.device
+
+    def train_step_single(self, batch, **fit_params):
+        # AccelerateMixin's step with GCEClassifier's loss: targets and
+        # weights are looked up by the rows of the batch.
+        self._set_training(True)
+        Xi, _ = unpack_data(batch)
+        with self.accelerator.autocast():
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self._batch_loss(y_pred, batch, Xi, training=True)
+            self.accelerator.backward(loss)
+        return {"loss": loss, "y_pred": y_pred}
