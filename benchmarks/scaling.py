@@ -17,7 +17,9 @@ For each: wall time of ``search.fit`` (cluster start excluded), its ratio to
 the reference, the largest difference of any candidate's mean test score from
 the reference, and whether ``best_params_`` agree. Dask's workers run torch on
 one thread, so they reproduce the 1-thread reference exactly; torch's default
-thread count sums in another order.
+thread count sums in another order. Last, whether two single-threaded worker
+processes really run side by side on this machine: one fit alone on a worker,
+then two at once, one per worker.
 
 Outputs ``<out>/scaling.md`` and ``scaling.csv``, and prints the table. Run it
 on a quiet machine: the timings are the point.
@@ -56,6 +58,14 @@ def make_search(qs, cv, max_epochs):
     return GridSearchCV(pipe, grid, cv=cv, n_jobs=-1)
 
 
+def one_fit_seconds(seed, epochs):
+    """Wall time of one GCEClassifier fit on digits (no early stopping), in this process."""
+    X, y = load_digits(return_X_y=True)
+    start = time.perf_counter()
+    GCEClassifier(max_epochs=epochs, early_stopping=False, random_state=seed).fit(X, y)
+    return time.perf_counter() - start
+
+
 def timed_fit(search, X, y, backend):
     start = time.perf_counter()
     with joblib.parallel_backend(backend):
@@ -75,6 +85,7 @@ def main():
     X, y = load_digits(return_X_y=True)
     default_threads = torch.get_num_threads()
     rows, searches = [], {}
+    contention = (float("nan"), float("nan"))
     t_run = time.perf_counter()
 
     def record(name, seconds, search):
@@ -91,10 +102,18 @@ def main():
     torch.set_num_threads(1)
     for n_workers in (1, 2):
         with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster):
+                          dashboard_address=None) as cluster, Client(cluster) as client:
             search = make_search(qs, cv, max_epochs)
             name = f"dask, {n_workers} worker" + ("s" if n_workers > 1 else "")
             record(name, timed_fit(search, X, y, "dask"), search)
+            if n_workers == 2:
+                # Do two single-threaded processes really run side by side here?
+                epochs = 5 if args.quick else 20
+                workers = list(client.scheduler_info()["workers"])
+                alone = client.submit(one_fit_seconds, 0, epochs, workers=workers[:1], pure=False).result()
+                pair = client.gather([client.submit(one_fit_seconds, s, epochs, workers=[w], pure=False)
+                                      for s, w in zip((1, 2), workers)])
+                contention = (alone, float(np.mean(pair)))
     torch.set_num_threads(default_threads)
 
     ref = searches["serial, 1 thread"]
@@ -113,11 +132,18 @@ def main():
         f"+ refit, digits with 40% symmetric label noise on the training folds, "
         f"{os.cpu_count()} cores. Run took {(time.perf_counter() - t_run) / 60:.1f} min.\n\n"
     )
+    alone, side_by_side = contention
+    footer = (
+        f"\nOne fit alone on a worker took {alone:.2f} s; two fits at once, one per worker, "
+        f"{side_by_side:.2f} s each ({side_by_side / alone:.2f}x): the speed-up two workers "
+        f"can give on this machine is at most {2 * alone / side_by_side:.2f}x.\n"
+    )
     os.makedirs(args.out, exist_ok=True)
     table.to_csv(os.path.join(args.out, "scaling.csv"), index=False)
     with open(os.path.join(args.out, "scaling.md"), "w") as f:
-        f.write(header + table.to_markdown(index=False, floatfmt=".4g") + "\n")
+        f.write(header + table.to_markdown(index=False, floatfmt=".4g") + "\n" + footer)
     print(table.to_markdown(index=False, floatfmt=".4g"))
+    print(footer)
 
 
 if __name__ == "__main__":

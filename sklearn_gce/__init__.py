@@ -5,6 +5,7 @@ The public API is this short list; each name lives in a module of its own.
 
 from ._accelerate import AcceleratedGCEClassifier
 from ._classifier import GCEClassifier
+from ._correction import ForwardCorrectedLoss, estimate_transition_matrix
 from ._divergence import TrainingDivergedError
 from .losses import (
     CrossEntropyLoss,
@@ -13,11 +14,15 @@ from .losses import (
     NCERCELoss,
     SCELoss,
     TruncatedGCELoss,
+    NCEAGCELoss,
+    ANLCELoss,
+    CEEpsMAELoss,
     make_loss,
 )
 from ._noise import LabelNoiseInjector
 from ._noisy_label_classifier import NoisyLabelClassifier
-from .networks import MLP, PiecewiseLinearEmbedding
+from ._tabular import TabularEncoder
+from .networks import MLP, CategoricalEmbedding, PiecewiseLinearEmbedding
 from .noise_models import (
     instance_transition_rows,
     mapping_transition_matrix,
@@ -30,15 +35,22 @@ __version__ = "0.1.0"
 __all__ = [
     "GCEClassifier",
     "AcceleratedGCEClassifier",
+    "ForwardCorrectedLoss",
+    "estimate_transition_matrix",
     "TrainingDivergedError",
     "MLP",
     "PiecewiseLinearEmbedding",
+    "CategoricalEmbedding",
+    "TabularEncoder",
     "GCELoss",
     "TruncatedGCELoss",
     "CrossEntropyLoss",
     "MAELoss",
     "SCELoss",
     "NCERCELoss",
+    "NCEAGCELoss",
+    "ANLCELoss",
+    "CEEpsMAELoss",
     "make_loss",
     "LabelNoiseInjector",
     "NoisyLabelClassifier",

@@ -19,11 +19,12 @@ class AcceleratedGCEClassifier(AccelerateMixin, GCEClassifier):
 
     Each process trains on its shard of every epoch's batches, through
     skorch's ``DataLoader`` path (which Accelerate shards), and holds the
-    per-sample state of all rows: the sample weights, and the truncated
-    loss's keep-weights, which the pruning step sets from the predictions of
-    every process, gathered. So ``label_issues_`` is the same on every
-    process and covers every training row. ``predict`` runs on every process
-    over its shard, and gathers the results.
+    per-sample state of all rows (sample weights, the truncated loss's
+    keep-weights). Validation, the truncated loss's re-weighting and
+    ``predict`` run over every row in every process: the early-stopping
+    decision, the keep-weights and ``label_issues_`` are then the same
+    everywhere, and no process waits on another that stopped. They are the
+    cheap part of training; the gradient steps are what is shared out.
 
     Parameters
     ----------
@@ -65,6 +66,22 @@ class AcceleratedGCEClassifier(AccelerateMixin, GCEClassifier):
 
     def _training_device(self):
         return self.accelerator.device
+
+    def get_iterator(self, dataset, training=False):
+        if training:
+            # AccelerateMixin: a shard of the batches for each process.
+            return super().get_iterator(dataset, training=True)
+        from accelerate.data_loader import prepare_data_loader
+
+        # Every row for every process, on its device: see the class docstring.
+        loader = GCEClassifier.get_iterator(self, dataset, training=False)
+        return prepare_data_loader(
+            loader, self.accelerator.device, num_processes=1, process_index=0, put_on_device=True
+        )
+
+    def evaluation_step(self, batch, training=False):
+        # Each process predicts every row itself: nothing to gather.
+        return GCEClassifier.evaluation_step(self, batch, training=training)
 
     def train_step_single(self, batch, **fit_params):
         # AccelerateMixin's step with GCEClassifier's loss: targets and

@@ -19,22 +19,44 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog, ProgressBar
+from skorch.callbacks import (
+    Callback,
+    EpochScoring,
+    EpochTimer,
+    LRScheduler,
+    PassthroughScoring,
+    PrintLog,
+    ProgressBar,
+)
 from skorch.dataset import Dataset, ValidSplit, get_len, unpack_data
 from skorch.utils import is_dataset, to_numpy, to_tensor
 from torch.utils.data import Subset
 
-from ._data import RowBatch, RowDataset, as_row_batch, make_iterator, rows_of, state_of
+from ._data import (
+    RowBatch,
+    RowDataset,
+    as_row_batch,
+    batches_on_device,
+    make_iterator,
+    rows_of,
+    state_of,
+)
 from ._divergence import DivergenceGuard, TrainingDivergedError
+from ._correction import ForwardCorrectedLoss, estimate_transition_matrix
 from ._early_stopping import HoldOutEarlyStopping
+from ._elr import early_learning_penalty
 from ._pruning import TruncationPruning, reoptimise_weights
+from ._tabular import TabularEncoder
 from ._validation import check_labels, check_sample_weight, dataset_labels, validate_features
 from .losses import LOSSES, make_loss
+from .losses import _reduce as weighted_loss
 from .networks import MLP
 
 __all__ = ["GCEClassifier"]
 
-# Items of a torch Dataset read to set the network's input scaling (arrays use every row).
+# Rows of an array, and items of a torch Dataset (read from disk), that set the
+# default network's input scaling when X is not on the device whole already.
+_MAX_SCALING_ROWS = 65_536
 _MAX_SCALING_ITEMS = 2048
 # Predictions are copied to the host in chunks of about this many numbers.
 _HOST_COPY_ELEMENTS = 2**24
@@ -78,6 +100,16 @@ def seeded_torch(seed, device):
 _SCHEDULE = [Interval(Integral, 1, None, closed="left"), Interval(RealNotInt, 0, 1, closed="neither")]
 
 
+def _reads_batch_losses(callback):
+    """Whether a callback may read each batch's loss in the history as the batch ends."""
+    if isinstance(callback, type) or type(callback).on_batch_end is Callback.on_batch_end:
+        return False
+    if isinstance(callback, LRScheduler):
+        return callback.step_every == "batch"
+    # skorch's scorers cache predictions per batch, not losses.
+    return type(callback) is not EpochScoring
+
+
 class GCEClassifier(ClassifierMixin, NeuralNet):
     """Neural network classifier trained with Generalized Cross Entropy.
 
@@ -89,11 +121,14 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
     are mislabelled (exposed after fit as ``label_issues_``).
 
     Labels may be of any type (strings, non-contiguous integers, a pandas
-    Series); inputs are numeric arrays, numeric DataFrames or nested lists,
-    and are cast to float32. skorch's ``module__*``, ``optimizer__*``,
-    ``criterion__*``, ``iterator_*__*`` and ``callbacks__*`` parameters keep
-    working, so :class:`~sklearn.model_selection.GridSearchCV` can tune any
-    of them.
+    Series). Inputs are numeric arrays or nested lists, cast to float32, or
+    pandas DataFrames as they come: numeric, boolean, ``category`` and
+    string columns, with missing values anywhere, encoded by a
+    :class:`~sklearn_gce.TabularEncoder` fitted with the model (``encoder_``).
+    skorch's ``module__*``, ``optimizer__*``, ``criterion__*``,
+    ``iterator_*__*`` and ``callbacks__*`` parameters keep working, and
+    ``encoder__*`` sets the encoder's, so
+    :class:`~sklearn.model_selection.GridSearchCV` can tune any of them.
 
     Parameters
     ----------
@@ -104,10 +139,17 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         (e.g. ``module__hidden_sizes=(512, 256)``, ``module__dropout=0.2``).
         A module class whose constructor has ``n_features`` or ``n_classes``
         arguments gets them from the data too, unless set with ``module__*``.
-    loss : {'gce', 'truncated', 'ce', 'mae', 'sce', 'nce_rce'}, default='gce'
+    loss : {'gce', 'truncated', 'ce', 'mae', 'sce', 'nce_rce', 'nce_agce', 'anl_ce', 'ce_eps_mae'}, default='gce'
         The training loss (see :mod:`sklearn_gce.losses`); the baselines make
         fair comparisons and let a grid search choose the loss itself.
-        Options of ``'sce'`` and ``'nce_rce'`` are set with ``criterion__*``.
+        ``'nce_agce'`` (NCE + asymmetric GCE, Zhou et al. 2021), ``'anl_ce'``
+        (active negative loss, Ye et al. 2023) and ``'ce_eps_mae'``
+        (epsilon-softmax CE + MAE, Wang et al. 2024) are later robust losses
+        whose defaults are their papers' CIFAR-10 settings. Options of
+        ``'sce'``, ``'nce_rce'``, ``'nce_agce'``, ``'anl_ce'`` and
+        ``'ce_eps_mae'`` are set with ``criterion__*`` (e.g.
+        ``criterion__alpha``, ``criterion__agce_q``, ``criterion__m``);
+        ``q`` and ``k`` are used by ``'gce'`` and ``'truncated'`` only.
     q : float, default=0.8
         Exponent of the Lq loss, in ``(0, 1]``: small q behaves like cross
         entropy, ``q=1`` like MAE. The paper uses 0.7; 0.8 did slightly
@@ -141,6 +183,25 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         Fraction of the training rows held out for early stopping.
     n_iter_no_change : int, default=20
         Patience of early stopping, in epochs.
+    elr_lambda : float, default=0.0
+        Weight of the early-learning regularisation (ELR, Liu et al., NeurIPS
+        2020), added to any ``loss``: ``elr_lambda * log(1 - <p_i, t_i>)``,
+        with ``t_i`` a moving average of the network's past predictions for
+        training row ``i``. It keeps the network near what it learnt early,
+        before it memorises wrong labels. ``0`` turns it off; the paper used
+        3 on CIFAR-10 and 7 on CIFAR-100 (with cross entropy).
+    elr_beta : float, default=0.7
+        Momentum of ELR's moving average, in ``[0, 1)`` (the paper: 0.7 on
+        CIFAR-10, 0.9 on CIFAR-100).
+    noise_correction : {None, 'forward'}, default=None
+        ``'forward'`` attacks class-dependent noise directly: ``fit`` first
+        trains the network as configured, estimates the noise transition
+        matrix from its predictions by confident learning
+        (:func:`~sklearn_gce.estimate_transition_matrix`, exposed as
+        ``transition_matrix_``), then trains again from scratch with the loss
+        computed on ``p @ T``, the distribution of the noisy label (forward
+        correction, Patrini et al., CVPR 2017), with any ``loss``. It costs
+        two fits. Predictions are the network's clean-class probabilities.
     lr : float, default=1e-3
         Learning rate.
     batch_size : int, default=128
@@ -171,16 +232,27 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         reserves the name.
     **kwargs
         Any further skorch parameter (``module__*``, ``optimizer__*``,
-        ``iterator_train__*``, ``callbacks__*``, ``warm_start``, ...).
+        ``iterator_train__*``, ``callbacks__*``, ``warm_start``, ...), and
+        ``encoder__*`` for the :class:`~sklearn_gce.TabularEncoder` of
+        DataFrames (``encoder__max_onehot_categories=16``).
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels seen at fit.
     n_features_in_ : int
-        Number of features seen at fit.
+        Number of features (DataFrame columns) seen at fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when X was a DataFrame with string column names.
+    encoder_ : TabularEncoder or None
+        The encoder fitted on a DataFrame X (``None`` for arrays). Its
+        numeric columns are the only ones the default network embeds
+        piecewise-linearly; its categorical columns of many categories are
+        embedded as learned vectors.
+    transition_matrix_ : ndarray of shape (n_classes, n_classes)
+        With ``noise_correction='forward'``: the estimated probability
+        ``T[i, j]`` that a row of class ``classes_[i]`` is labelled
+        ``classes_[j]``, the matrix the loss was corrected with.
     label_issues_ : ndarray of bool, shape (n_samples,)
         The suspected label errors: the training rows that the truncated loss
         prunes under the network that is kept (the best epoch, when early
@@ -205,6 +277,14 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
     ``Dataset`` of ``(x, y)`` pairs, read batch by batch. Training copies
     the batch losses to the host once per epoch rather than once per batch
     (a synchronisation each on a GPU), unless a progress bar shows them.
+
+    A DataFrame at ``predict`` must have the columns seen at fit, in the
+    same order (scikit-learn's rule, with its messages); a column that was
+    numeric at fit must still be, and a categorical one must not have become
+    numeric, unless all its values are missing. Categories not seen at fit
+    are encoded as unknown (zero one-hot columns, a zero embedding) without
+    an error: see :class:`~sklearn_gce.TabularEncoder`. A user's module gets
+    the encoded table as a float32 matrix.
 
     See Also
     --------
@@ -239,6 +319,9 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "elr_lambda": [Interval(Real, 0, None, closed="left")],
+        "elr_beta": [Interval(Real, 0, 1, closed="left")],
+        "noise_correction": [StrOptions({"forward"}), None],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
         "optimizer": [type, callable],
@@ -249,6 +332,8 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         "train_split": [callable, None],
         "criterion": [None],
     }
+    # ``encoder__*`` parameters set the TabularEncoder fitted on DataFrames.
+    prefixes_ = [*NeuralNet.prefixes_, "encoder"]
 
     def __init__(
         self,
@@ -263,6 +348,9 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=20,
+        elr_lambda=0.0,
+        elr_beta=0.7,
+        noise_correction=None,
         lr=1e-3,
         batch_size=128,
         optimizer=torch.optim.Adam,
@@ -297,6 +385,9 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.elr_lambda = elr_lambda
+        self.elr_beta = elr_beta
+        self.noise_correction = noise_correction
         self.random_state = random_state
 
     # ``device='auto'`` is stored unchanged (scikit-learn convention), while
@@ -321,6 +412,10 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             # fit they are only stored, and fit reports bad values (the
             # scikit-learn convention).
             self.__dict__["callbacks"] = params.pop("callbacks")
+        for key in [key for key in params if key.startswith("encoder__")]:
+            # Read at the next fit only: skorch has nothing to re-initialise.
+            setattr(self, key, params.pop(key))
+            self._params_to_validate.add(key)
         return super().set_params(**params)
 
     def __setstate__(self, state):
@@ -341,8 +436,10 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, ...), or torch Dataset
-            Numeric inputs; float64 and integer data are cast to float32. A
+        X : DataFrame, array-like of shape (n_samples, n_features) or (n_samples, ...), or torch Dataset
+            A DataFrame of any column types, with missing values, encoded by
+            a :class:`~sklearn_gce.TabularEncoder` (``encoder_``); numeric
+            arrays, float64 and integer data cast to float32. A
             torch (or skorch) ``Dataset`` of ``(x, y)`` pairs is read lazily,
             batch by batch (image files, memory maps): its labels come from
             ``y`` when given, else from its ``y`` or ``targets`` attribute,
@@ -358,11 +455,28 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         self : GCEClassifier
         """
         warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
-        X, y = self._validate_inputs(X, y, reset=not warm)
-        targets = self._encode_labels(y, reset=not warm)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        data = self._training_data(X, y, targets, sample_weight, self._hold_out(targets, seed))
+        with self._fitted_state_kept_on_error():
+            X, y = self._validate_inputs(X, y, reset=not warm)
+            targets = self._encode_labels(y, reset=not warm)
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            data = self._training_data(X, y, targets, sample_weight, self._hold_out(targets, seed))
+        if self.noise_correction is None:
+            self.__dict__.pop("transition_matrix_", None)
+        elif not (warm and hasattr(self, "transition_matrix_")):
+            self._estimate_noise(data, seed)
         return self._train(data, seed, reinitialize=not warm)
+
+    def _estimate_noise(self, data, seed):
+        """Train without correction, then estimate ``transition_matrix_`` from the predictions."""
+        self.__dict__.pop("transition_matrix_", None)
+        self._train(data, seed, reinitialize=True)
+        # Every row, the held-out ones included: a network trained with a
+        # robust loss and stopped early has not memorised the wrong labels.
+        logits = self.forward(data, training=False, device=self.device)
+        proba = to_numpy(self._get_predict_nonlinearity()(logits))
+        self.transition_matrix_ = estimate_transition_matrix(data.state.targets.cpu().numpy(), proba)
+        # The corrected fit starts from scratch: no pruning or ELR state either.
+        data.reset_state()
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, classes=None, sample_weight=None):
@@ -389,11 +503,37 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         self : GCEClassifier
         """
         first_call = not self.__sklearn_is_fitted__()
-        X, y = self._validate_inputs(X, y, reset=first_call)
-        targets = self._encode_labels(y, reset=first_call, classes=classes, incremental=True)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        data = self._training_data(X, y, targets, sample_weight, hold_out=None)
+        if self.noise_correction is not None and not hasattr(self, "transition_matrix_"):
+            raise ValueError(
+                "noise_correction='forward' estimates the transition matrix in fit; call "
+                "fit once before partial_fit, or set noise_correction=None."
+            )
+        with self._fitted_state_kept_on_error():
+            X, y = self._validate_inputs(X, y, reset=first_call)
+            targets = self._encode_labels(y, reset=first_call, classes=classes, incremental=True)
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            data = self._training_data(X, y, targets, sample_weight, hold_out=None)
         return self._train(data, seed, reinitialize=first_call)
+
+    @contextmanager
+    def _fitted_state_kept_on_error(self):
+        """Restore the fitted attributes if validating new data fails.
+
+        Validation sets ``n_features_in_``, ``classes_`` and the like as it
+        goes (scikit-learn's ``validate_data`` does); a call refused for its
+        data must leave an already fitted model as it was.
+        """
+        names = [name for name in vars(self) if name.endswith("_") and not name.endswith("__")]
+        names += ["_n_inputs_"]
+        saved = {name: self.__dict__[name] for name in names if name in self.__dict__}
+        try:
+            yield
+        except BaseException:
+            for name in [n for n in vars(self) if n.endswith("_") and n not in saved]:
+                if name not in ("history_", "initialized_", "virtual_params_", "callbacks_"):
+                    del self.__dict__[name]
+            self.__dict__.update(saved)
+            raise
 
     def _validate_params(self):
         # skorch's method (argument names and prefixes) shadows scikit-learn's
@@ -416,14 +556,22 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
                     f"{type(self).__name__} requires y to be passed, but the target y is "
                     "None (y may be left out only when X is a torch Dataset of (x, y) pairs)."
                 )
-            X, y = validate_features(self, X, y, reset=reset)
+            encoder = TabularEncoder(**self.get_params_for("encoder")) if reset else None
+            X, y = validate_features(self, X, y, reset=reset, encoder=encoder)
             self._n_inputs_ = int(np.prod(X.shape[1:])) if reset else self._n_inputs_
             return X, y
         y = dataset_labels(X) if y is None else np.asarray(y)
         check_labels(y)
         if len(y) != len(X):
             raise ValueError(f"X has {len(X)} samples but y has {len(y)} labels.")
-        shape = np.shape(X[0][0])
+        first = X[0]
+        if not isinstance(first, (tuple, list)) or len(first) < 2:
+            raise ValueError(
+                f"The items of a Dataset X must be (x, y) pairs, as skorch expects; X[0] is a "
+                f"{type(first).__name__}. Give the labels in y and return (x, label) from "
+                "__getitem__ (any placeholder label will do: y takes precedence)."
+            )
+        shape = np.shape(first[0])
         n_inputs = int(np.prod(shape))
         if reset:
             self.n_features_in_ = int(shape[0]) if shape else 1
@@ -440,13 +588,20 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         name = type(self).__name__
         seen = np.unique(y)
         if reset:
-            self.classes_ = seen if classes is None else np.unique(classes)
-            if len(self.classes_) < 2:
+            new_classes = seen if classes is None else np.unique(classes)
+            if len(new_classes) < 2:
                 hint = " Pass `classes` on the first call of partial_fit." if incremental else ""
                 raise ValueError(
                     f"{name} needs samples of at least 2 classes in the data, but the "
-                    f"data contains only one class: {self.classes_.tolist()[0]!r}.{hint}"
+                    f"data contains only one class: {new_classes.tolist()[0]!r}.{hint}"
                 )
+            unknown = np.setdiff1d(seen, new_classes)
+            if unknown.size:
+                raise ValueError(
+                    f"y contains labels not in `classes`: {unknown.tolist()}; classes is "
+                    f"{new_classes.tolist()}."
+                )
+            self.classes_ = new_classes
         elif incremental and classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
                 f"`classes={np.unique(classes).tolist()}` is not the same as on the first "
@@ -461,10 +616,9 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             )
         unknown = np.setdiff1d(seen, self.classes_)
         if unknown.size:
-            where = "`classes`" if reset else "the classes seen before"
             raise ValueError(
-                f"y contains labels not in {where}: {unknown.tolist()}; classes_ is "
-                f"{self.classes_.tolist()}."
+                f"y contains labels not in the classes seen before: {unknown.tolist()}; "
+                f"classes_ is {self.classes_.tolist()}."
             )
         return np.searchsorted(self.classes_, y).astype(np.int64)
 
@@ -496,14 +650,22 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
                     self.initialize()
                     set_input_scaling = getattr(self.module_, "set_input_scaling", None)
                     if callable(set_input_scaling):
-                        set_input_scaling(data.input_sample(_MAX_SCALING_ITEMS))
+                        if data.in_memory and batches_on_device(self, training=True):
+                            data.device_X()  # the copy training batches from: no other
+                        limit = _MAX_SCALING_ROWS if data.in_memory else _MAX_SCALING_ITEMS
+                        set_input_scaling(data.input_sample(limit))
                 # skorch stops cleanly on KeyboardInterrupt (also raised by its
                 # EarlyStopping): the model then keeps the weights reached so far.
-                NeuralNet.partial_fit(self, data)
+                # y as given too: skorch's scorers index it when they do not cache.
+                NeuralNet.partial_fit(self, data, data.y)
                 self.label_issues_ = self._label_issues(data)
         except TrainingDivergedError:
-            # Never leave a model behind that would predict NaN.
+            # Never leave a model behind that would predict NaN; nor, in the
+            # scorers' caches, the predictions of the epoch that diverged.
             del self.classes_
+            for _, callback in self.callbacks_:
+                if isinstance(callback, EpochScoring):
+                    callback.on_train_end(self)
             raise
         return self
 
@@ -534,24 +696,42 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         self.module_ = MLP(
             n_features=self._n_inputs_,
             n_classes=len(self.classes_),
+            **self._table_layout(),
             **self.get_params_for("module"),
         )
         return self
 
+    def _table_layout(self):
+        """The blocks of an encoded table, for the network: which columns are numeric, which codes."""
+        encoder = getattr(self, "encoder_", None)
+        if encoder is None:
+            return {}
+        return {
+            "n_numeric": len(encoder.numeric_features_),
+            "categorical_cardinalities": encoder.cardinalities_,
+        }
+
     def _data_sizes_for(self, module):
-        """``n_features``/``n_classes`` for a module class whose constructor takes them."""
+        """Sizes from the data (``n_features``, ``n_classes``, the table's blocks) that a module class takes."""
         if not isinstance(module, type) or not hasattr(self, "_n_inputs_"):
             return {}
         accepted = inspect.signature(module).parameters
-        sizes = {"n_features": self._n_inputs_, "n_classes": len(self.classes_)}
+        sizes = {"n_features": self._n_inputs_, "n_classes": len(self.classes_), **self._table_layout()}
         return {name: value for name, value in sizes.items() if name in accepted}
 
     def initialize_criterion(self):
         if self.criterion is not None:
             raise ValueError("Set the training loss with `loss`, not `criterion`.")
-        self.criterion_ = make_loss(
-            self.loss, q=self.q, k=self.k, **self.get_params_for("criterion")
-        )
+        options = self.get_params_for("criterion")
+        clash = sorted({"q", "k"} & set(options))
+        if clash:
+            raise ValueError(
+                f"Set {' and '.join(clash)} with the estimator's own parameter(s) "
+                f"({', '.join(f'{name}=...' for name in clash)}), not criterion__{clash[0]}."
+            )
+        self.criterion_ = make_loss(self.loss, q=self.q, k=self.k, **options)
+        if self.noise_correction is not None and hasattr(self, "transition_matrix_"):
+            self.criterion_ = ForwardCorrectedLoss(self.criterion_, self.transition_matrix_)
         return self
 
     @property
@@ -565,7 +745,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             ("divergence_guard", DivergenceGuard()),
         ]
         # get_params reads this property before fit has validated the parameters.
-        if self.early_stopping is True:
+        if isinstance(self.early_stopping, (bool, np.bool_)) and self.early_stopping:
             callbacks.append(
                 ("early_stopping", HoldOutEarlyStopping(patience=self.n_iter_no_change, load_best=True))
             )
@@ -575,6 +755,22 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             callbacks.append(("progress_bar", ProgressBar()))
         callbacks.append(("print_log", PrintLog()))
         return callbacks
+
+    def _yield_callbacks(self):
+        # skorch runs its defaults before the user's callbacks. The built-in
+        # early stopping goes after them (before the log): it can monitor
+        # their scores, and they all see the epoch on which it stops.
+        stopping = []
+        for item in super()._yield_callbacks():
+            callback = item[1]
+            if isinstance(callback, HoldOutEarlyStopping):
+                stopping.append(item)
+                continue
+            if isinstance(callback, PrintLog) or callback is PrintLog:
+                yield from stopping
+                stopping = []
+            yield item
+        yield from stopping
 
     def get_split_datasets(self, X, y=None, **fit_params):
         dataset = self.get_dataset(X, y)
@@ -604,13 +800,14 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         skorch calls ``.item()`` on every batch's loss, a host-device
         synchronisation per batch on a GPU. Here the losses stay on the device
         until the epoch ends, then fill in each batch's row of the history.
-        A progress bar shows each batch's loss, so with one the losses are
-        copied batch by batch as skorch does.
+        A callback that may read each batch's loss as it comes (a progress
+        bar, an LR scheduler stepping per batch, any user callback with an
+        ``on_batch_end``) gets them batch by batch, as skorch records them.
         """
         if iterator is None:
             return
         state = state_of(iterator)
-        each_batch = any(isinstance(cb, ProgressBar) for _, cb in self.callbacks_)
+        each_batch = any(_reads_batch_losses(callback) for _, callback in self.callbacks_)
         losses, rows, n_batches = [], [], 0
         for batch in iterator:
             batch = as_row_batch(batch, state)
@@ -660,13 +857,16 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
                 "the batches that GCEClassifier's dataset and collate function make."
             )
         state = batch.state
-        return self.get_loss(
-            y_pred,
-            state.targets_of(batch.rows),
-            X=X,
-            training=training,
-            sample_weight=state.weight_of(batch.rows, training),
+        weight = state.weight_of(batch.rows, training)
+        loss = self.get_loss(
+            y_pred, state.targets_of(batch.rows), X=X, training=training, sample_weight=weight
         )
+        if training and self.elr_lambda > 0:
+            # Per-sample moving averages, addressed by the rows of the batch.
+            targets = state.elr_targets(y_pred.shape[-1])
+            penalty = early_learning_penalty(y_pred, targets, batch.rows.to(targets.device), self.elr_beta)
+            loss = loss + self.elr_lambda * weighted_loss(penalty, weight, "mean")
+        return loss
 
     def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):
         """The loss of a batch.
@@ -685,7 +885,8 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), or torch Dataset
+        X : DataFrame, array-like of shape (n_samples, n_features), or torch Dataset
+            As at fit: a DataFrame with the columns seen at fit, in their order.
 
         Returns
         -------
@@ -715,7 +916,8 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), or torch Dataset
+        X : DataFrame, array-like of shape (n_samples, n_features), or torch Dataset
+            As at fit: a DataFrame with the columns seen at fit, in their order.
 
         Returns
         -------

@@ -13,7 +13,6 @@ is a bug and keeps its traceback.
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import joblib
@@ -22,25 +21,23 @@ import pandas as pd
 import torch
 from imblearn.pipeline import Pipeline
 from sklearn.base import clone
-from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_digits
-from sklearn.impute import SimpleImputer
-from sklearn.model_selection import ParameterGrid, StratifiedKFold, cross_validate, train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from sklearn.utils.multiclass import type_of_target
 from skorch.callbacks import Callback
 from tqdm import tqdm
 
 from ._classifier import GCEClassifier
 from ._noise import LabelNoiseInjector
+from ._tabular import ColumnTypeError, TabularEncoder
 from .losses import LOSSES
 
 __all__ = ["main"]
 
 PROG = "sklearn-gce"
 MODEL_FORMAT = "sklearn-gce model"  # marker of the files that `fit` writes
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2  # 2: the estimator encodes the table itself
 Q_LOSSES = ("gce", "truncated")  # the losses that use q
 DEMO_EPOCHS = 50
 
@@ -106,8 +103,8 @@ def _build_parser():
     fit = sub.add_parser(
         "fit",
         help="tune and train a model on a CSV file",
-        description="Train GCEClassifier on a CSV file: numeric columns are imputed "
-        "(median) and scaled, the others imputed (most frequent) and one-hot encoded. "
+        description="Train GCEClassifier on a CSV file, whose columns it encodes itself "
+        "(missing values included; see TabularEncoder). "
         "q (and the loss, when several are given) is chosen by stratified "
         "cross-validation; the best setting is refitted on all rows and saved.",
     )
@@ -318,31 +315,9 @@ def _plot_demo(results, path, args):
 
 
 # ----------------------------------------------------------------- fit
-def _to_categories(X):
-    """Categorical columns as object strings with NaN for missing values.
-
-    Makes one-hot encoding indifferent to how pandas typed a column (str, bool,
-    mixed object, or numbers when a predict file happens to hold only digits).
-    """
-    return pd.DataFrame(X).astype(object).apply(
-        lambda column: column.map(lambda v: np.nan if pd.isna(v) else str(v))
-    )
-
-
-def _make_pipeline(numeric, categorical, epochs, seed, noise_rate, noise):
-    """Preprocessing + GCEClassifier, with a noise injector when ``noise_rate`` is set."""
-    transformers = []
-    if numeric:
-        transformers.append(
-            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric)
-        )
-    if categorical:
-        transformers.append(("categorical", make_pipeline(
-            FunctionTransformer(_to_categories, feature_names_out="one-to-one"),
-            SimpleImputer(strategy="most_frequent"),
-            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-        ), categorical))
-    steps = [("preprocess", ColumnTransformer(transformers))]
+def _make_pipeline(epochs, seed, noise_rate, noise):
+    """GCEClassifier, after a noise injector when ``noise_rate`` is set."""
+    steps = []
     if noise_rate is not None:
         steps.append(("noise", LabelNoiseInjector(noise=noise, rate=noise_rate, random_state=seed)))
     steps.append(("clf", GCEClassifier(max_epochs=epochs, random_state=seed)))
@@ -360,7 +335,18 @@ def _candidates(losses, qs):
     for loss in losses:
         if loss not in Q_LOSSES:
             grid.append({"clf__loss": [loss]})
-    return list(ParameterGrid(grid))
+    return grid
+
+
+def _accuracy_with_progress(bar):
+    """The accuracy scorer, advancing ``bar`` at each held-out fold it scores."""
+    accuracy = get_scorer("accuracy")
+
+    def score(estimator, X, y):
+        bar.update(1)
+        return accuracy(estimator, X, y)
+
+    return score
 
 
 def _fit(args):
@@ -397,53 +383,50 @@ def _fit(args):
             f"class {_label(counts.idxmin())} of {args.target!r} has {counts.min()} row(s), "
             f"fewer than the {args.cv} cross-validation folds; lower --cv or drop that class"
         )
-    # Booleans are categories, not numbers.
-    numeric = [c for c in X.columns
-               if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])]
-    categorical = [c for c in X.columns if c not in numeric]
-    model = _make_pipeline(numeric, categorical, args.epochs, args.seed,
-                           args.inject_noise, args.noise)
+    try:  # the estimator's own encoder, fitted here to report the column types up front
+        columns = TabularEncoder().fit(X)
+    except ValueError as exc:
+        raise CLIError(f"cannot use the columns of {args.data}: {exc}") from exc
+    n_numeric = len(columns.numeric_features_)
+    model = _make_pipeline(args.epochs, args.seed, args.inject_noise, args.noise)
     if args.inject_noise is not None:
         _check_noise(model.named_steps["noise"], X, y)
 
-    candidates = _candidates(args.loss, args.q)
+    grid = _candidates(args.loss, args.q)
+    n_candidates = sum(int(np.prod([len(v) for v in g.values()])) for g in grid)
     splitter = StratifiedKFold(n_splits=args.cv, shuffle=True, random_state=args.seed)
-    print(f"{len(X)} rows, {len(numeric)} numeric and {len(categorical)} categorical "
+    print(f"{len(X)} rows, {n_numeric} numeric and {X.shape[1] - n_numeric} categorical "
           f"feature columns, {len(counts)} classes; {args.cv}-fold cross-validation of "
-          f"{len(candidates)} candidate(s), {args.epochs} epochs each"
+          f"{n_candidates} candidate(s), {args.epochs} epochs each"
           + (f", training labels {args.noise}-noised at rate {args.inject_noise:g}"
              if args.inject_noise is not None else "") + ".")
-    scores = []
-    with warnings.catch_warnings():
-        # A category seen in the held-out fold only is encoded as all zeros, as intended.
-        warnings.filterwarnings("ignore", "Found unknown categories", UserWarning)
-        for params in tqdm(candidates, desc="grid search", unit="candidate", file=sys.stderr,
-                           dynamic_ncols=True):
-            cv = cross_validate(clone(model).set_params(**params), X, y, cv=splitter,
-                                scoring="accuracy", error_score="raise")
-            scores.append((cv["test_score"].mean(), cv["test_score"].std(), cv["fit_time"].mean()))
+    with tqdm(total=n_candidates * args.cv, desc="grid search", unit="fit", file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        search = GridSearchCV(model, grid, scoring=_accuracy_with_progress(bar), cv=splitter,
+                              error_score="raise").fit(X, y)
 
-    best = int(np.argmax([mean for mean, _, _ in scores]))
+    results = search.cv_results_
     rows = []
-    for i, (params, (mean, std, fit_time)) in enumerate(zip(candidates, scores)):
+    for i, params in enumerate(results["params"]):
         q = f"{params['clf__q']:g}" if "clf__q" in params else "-"
-        rows.append(["*" if i == best else "", params["clf__loss"], q,
-                     f"{mean:.3f} ± {std:.3f}", f"{fit_time:.2f}"])
+        rows.append(["*" if i == search.best_index_ else "", params["clf__loss"], q,
+                     f"{results['mean_test_score'][i]:.3f} ± {results['std_test_score'][i]:.3f}",
+                     f"{results['mean_fit_time'][i]:.2f}"])
     print()
     _print_table(["", "loss", "q", "accuracy (mean ± std)", "fit s"], rows)
     noted = " (scored on clean held-out labels)" if args.inject_noise is not None else ""
-    print(f"\n* best{noted}; refitting it on all {len(X)} rows.")
+    print(f"\n* best{noted}; refitted on all {len(X)} rows.")
 
-    model.set_params(**candidates[best]).fit(X, y)
+    model = search.best_estimator_
     bundle = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "pipeline": model,
         "target": args.target,
         "feature_names": list(model.feature_names_in_),
-        "numeric_columns": numeric,
-        "best_params": {k.removeprefix("clf__"): v for k, v in candidates[best].items()},
-        "cv_accuracy": scores[best][0],
+        "numeric_columns": list(columns.numeric_features_),
+        "best_params": {k.removeprefix("clf__"): v for k, v in search.best_params_.items()},
+        "cv_accuracy": search.best_score_,
     }
     try:
         joblib.dump(bundle, args.out)
@@ -474,8 +457,10 @@ def _check_noise(injector, X, y):
 # ----------------------------------------------------------------- predict
 def _predict(args):
     bundle = _load_model(args.model)
-    data = _read_csv(args.data)
     columns = bundle["feature_names"]
+    # Categorical columns are read as text, as at fit (one holding only digits stays categorical).
+    categorical = {c: str for c in columns if c not in set(bundle["numeric_columns"])}
+    data = _read_csv(args.data, dtype=categorical)
     missing = [c for c in columns if c not in data.columns]
     if missing:
         raise CLIError(
@@ -483,26 +468,18 @@ def _predict(args):
             f"{', '.join(map(repr, missing))}"
         )
     X = data[columns]
-    for column in bundle["numeric_columns"]:
-        if not pd.api.types.is_numeric_dtype(X[column]) or pd.api.types.is_bool_dtype(X[column]):
-            values = pd.to_numeric(X[column], errors="coerce")
-            bad = X[column][values.isna() & X[column].notna()]
-            if len(bad):
-                raise CLIError(
-                    f"column {column!r} was numeric at fit, but {args.data} has non-numeric "
-                    f"values in it, such as {bad.iloc[0]!r} (row {bad.index[0] + 2} of the file)"
-                )
-            X = X.assign(**{column: values})
+    X.index = X.index + 2  # row numbers of the file (its header is row 1), for messages
 
     model = bundle["pipeline"]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Found unknown categories", UserWarning)
+    try:
         if args.proba:
             proba = model.predict_proba(X)
             classes = model.classes_
             labels = classes[np.argmax(proba, axis=1)]
         else:
             labels = model.predict(X)
+    except ColumnTypeError as exc:
+        raise CLIError(f"{args.data}: {exc}") from exc
     result = pd.DataFrame({bundle["target"]: labels})
     if args.proba:
         for i, label in enumerate(classes):
@@ -538,14 +515,14 @@ def _load_model(path):
 
 
 # ----------------------------------------------------------------- helpers
-def _read_csv(path):
+def _read_csv(path, dtype=None):
     """Read a CSV into a DataFrame with at least one row, or raise CLIError."""
     if not path.exists():
         raise CLIError(f"file not found: {path}")
     if path.is_dir():
         raise CLIError(f"{path} is a folder, not a CSV file")
     try:
-        data = pd.read_csv(path)
+        data = pd.read_csv(path, dtype=dtype)
     except pd.errors.EmptyDataError:
         raise CLIError(f"{path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:

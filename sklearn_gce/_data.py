@@ -18,7 +18,7 @@ Two iterators produce such batches:
   everything else: torch datasets read lazily (image files, memory maps),
   custom ``iterator_*`` classes or options, and skorch's ``AccelerateMixin``.
   It yields :class:`LoaderBatch` triples, which the estimator turns into
-  :class:`RowBatch`\ es.
+  :class:`RowBatch` objects.
 """
 
 from typing import NamedTuple
@@ -26,7 +26,14 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from skorch.dataset import Dataset
-from torch.utils.data import DataLoader, Subset, default_collate
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    SequentialSampler,
+    Subset,
+    default_collate,
+)
 
 __all__ = ["LoaderBatch", "RowBatch", "RowDataset", "SampleState", "TensorBatches", "make_iterator"]
 
@@ -48,6 +55,33 @@ class RowBatch(tuple):
         batch = cls((X, y))
         batch.rows, batch.state = rows, state
         return batch
+
+
+class LazyRows(torch.utils.data.Dataset):
+    """A torch dataset that an array of row indices selects from lazily.
+
+    ``rows[i]`` is the dataset's item ``i``; ``rows[indices]`` a ``Subset``,
+    nothing read. skorch's scorers index ``dataset.X`` by rows when they do
+    not cache predictions, as they would index an array.
+    """
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    @property
+    def shape(self):
+        # What scikit-learn's row indexing (used by skorch) looks for in an array.
+        return (len(self),)
+
+    def __getitem__(self, i):
+        if isinstance(i, (int, np.integer)):
+            return self.dataset[int(i)]
+        if isinstance(i, tuple):  # scikit-learn indexes arrays as a[rows, ...]
+            i = i[0]
+        return Subset(self.dataset, np.arange(len(self))[i])
 
 
 class LoaderBatch(NamedTuple):
@@ -95,9 +129,20 @@ class SampleState:
         self.sample_weight = torch.as_tensor(sample_weight, dtype=torch.float32, device=device)
         self.keep = torch.ones_like(self.sample_weight)
         self.pruned_rows = None
+        self._elr_targets = None
+
+    def elr_targets(self, n_classes):
+        """The early-learning regularisation's moving-average targets, one row per sample."""
+        if self._elr_targets is None:
+            self._elr_targets = torch.zeros(
+                len(self.targets), n_classes, device=self.targets.device
+            )
+        return self._elr_targets
 
     def _on_device(self, rows):
-        return rows.to(self.targets.device, non_blocking=True)
+        device = self.targets.device
+        # Comparing devices is much cheaper than a no-op .to() on every batch.
+        return rows if rows.device == device else rows.to(device, non_blocking=True)
 
     def targets_of(self, rows):
         """Encoded labels of ``rows``."""
@@ -140,6 +185,19 @@ class RowDataset(Dataset):
         self.device = device
         self.hold_out = hold_out
         self._device_X = None
+        if not isinstance(X, np.ndarray):
+            self.X = LazyRows(X)
+
+    def reset_state(self):
+        """Fresh per-sample state (unit keep-weights, no ELR targets), for a fit from scratch."""
+        old = self.state
+        self.state = SampleState(old.targets, old.sample_weight, self.device)
+
+    def __getstate__(self):
+        # What DataLoader workers need to read items; the state stays on the device here.
+        state = dict(self.__dict__)
+        state["state"] = state["_device_X"] = None
+        return state
 
     @property
     def in_memory(self):
@@ -155,13 +213,15 @@ class RowDataset(Dataset):
     def input_sample(self, max_rows):
         """At most ``max_rows`` inputs, evenly spaced, as one tensor on the device.
 
-        Arrays give every row (the device copy, without another copy); torch
-        datasets give ``max_rows`` items read from disk.
+        The device copy of ``X`` when there is one already, else a sample:
+        rows of an array, or items of a torch dataset read from disk.
         """
+        if self._device_X is not None:
+            return self._device_X
+        index = np.unique(np.linspace(0, len(self) - 1, min(len(self), max_rows)).round().astype(int))
         if self.in_memory:
-            return self.device_X()
-        index = np.linspace(0, len(self) - 1, min(len(self), max_rows)).round().astype(int)
-        items = [torch.as_tensor(np.asarray(self.X[int(i)][0])) for i in np.unique(index)]
+            return torch.as_tensor(self.X[index] if len(index) < len(self) else self.X, device=self.device)
+        items = [torch.as_tensor(np.asarray(self.X[int(i)][0])) for i in index]
         return torch.stack(items).float().to(self.device)
 
     def __len__(self):
@@ -176,7 +236,7 @@ class RowDataset(Dataset):
 def rows_of(dataset):
     """``(RowDataset, row indices or None)`` behind a dataset, or ``(None, None)``.
 
-    Follows (nested) ``Subset``\\ s, as made by skorch's ``ValidSplit``.
+    Follows nested ``Subset`` objects, as made by skorch's ``ValidSplit``.
     """
     if isinstance(dataset, RowDataset):
         return dataset, None
@@ -287,6 +347,32 @@ class RowItems(torch.utils.data.Dataset):
         return state
 
 
+class MergeSingletonBatches(BatchSampler):
+    """A ``BatchSampler`` that merges a trailing batch of one sample into the one before it.
+
+    Batch normalisation cannot train on a single sample; skorch's
+    ``DataLoader`` path would end an epoch on one whenever
+    ``n_samples % batch_size == 1``.
+    """
+
+    def __iter__(self):
+        batches = iter(super().__iter__())
+        previous = next(batches, None)
+        for batch in batches:
+            if len(batch) == 1:
+                previous = previous + batch
+                continue
+            yield previous
+            previous = batch
+        if previous is not None:
+            yield previous
+
+    def __len__(self):
+        n = len(self.sampler)
+        full, rest = divmod(n, self.batch_size)
+        return full + (rest > 1 or (rest == 1 and full == 0))
+
+
 class CollateRows:
     """Collate ``((x, y), row)`` items with the caller's ``collate_fn`` into a :class:`LoaderBatch`."""
 
@@ -301,11 +387,26 @@ class CollateRows:
         return LoaderBatch(X, y, torch.as_tensor(rows, dtype=torch.long))
 
 
+def batches_on_device(net, training):
+    """Whether ``net``'s settings let in-memory arrays be batched on the device (:class:`TensorBatches`).
+
+    Only with skorch's default iterator and no options but ``batch_size`` and
+    ``shuffle``, and not under skorch's ``AccelerateMixin``, which shards
+    its DataLoader objects across processes.
+    """
+    prefix = "iterator_train" if training else "iterator_valid"
+    return (
+        getattr(net, prefix) is DataLoader
+        and not set(net.get_params_for(prefix)) - {"batch_size", "shuffle"}
+        and not hasattr(net, "accelerator")
+    )
+
+
 def make_iterator(net, dataset, training):
     """The batches of ``dataset`` for ``net``: :class:`TensorBatches` where possible.
 
     The training data (a :class:`RowDataset` or a ``Subset`` of one) gives
-    :class:`RowBatch`\\ es. In-memory arrays with skorch's default iterator
+    :class:`RowBatch` objects. In-memory arrays with skorch's default iterator
     settings are batched on the device; anything else goes through the net's
     ``iterator_train``/``iterator_valid`` class (a ``DataLoader`` by default)
     with every ``iterator_*__*`` option, the rows riding beside each batch.
@@ -315,12 +416,7 @@ def make_iterator(net, dataset, training):
     params.setdefault("batch_size", net.batch_size)
     iterator = getattr(net, prefix)
     base, rows = rows_of(dataset)
-    default_path = (
-        iterator is DataLoader
-        and not set(params) - {"batch_size", "shuffle"}
-        # skorch's AccelerateMixin shards DataLoaders across processes.
-        and not hasattr(net, "accelerator")
-    )
+    default_path = batches_on_device(net, training)
     shuffle = params.get("shuffle", False)
     if base is not None and base.in_memory and default_path:
         return TensorBatches(
@@ -341,6 +437,9 @@ def make_iterator(net, dataset, training):
     if params["batch_size"] == -1:
         params["batch_size"] = len(items)
     params["collate_fn"] = CollateRows(params.get("collate_fn"))
+    if training and iterator is DataLoader and not {"sampler", "batch_sampler", "drop_last"} & set(params):
+        sampler = RandomSampler(items) if params.pop("shuffle", False) else SequentialSampler(items)
+        params["batch_sampler"] = MergeSingletonBatches(sampler, params.pop("batch_size"), drop_last=False)
     return iterator(items, **params)
 
 

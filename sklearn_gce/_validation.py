@@ -3,26 +3,11 @@
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import clone
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_consistent_length, column_or_1d, validate_data
 
-
-def check_numeric_frame(X):
-    """Refuse a DataFrame with non-numeric columns, pointing to the usual fix."""
-    if not isinstance(X, pd.DataFrame):
-        return
-    bad = [
-        str(name)
-        for name, dtype in X.dtypes.items()
-        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
-    ]
-    if bad:
-        raise ValueError(
-            f"X has non-numeric columns {bad}; the network needs numbers. Encode them "
-            "first, e.g. make_pipeline(ColumnTransformer([('cat', OneHotEncoder("
-            "handle_unknown='ignore', sparse_output=False), categorical_columns)], remainder='passthrough'), "
-            "GCEClassifier())."
-        )
+from ._tabular import as_table, is_table
 
 
 def check_labels(y):
@@ -37,19 +22,56 @@ def check_labels(y):
     check_classification_targets(y)
 
 
-def validate_features(estimator, X, y="no_validation", reset=True):
-    """scikit-learn's ``validate_data`` with float32 output and clearer messages.
+def validate_features(estimator, X, y="no_validation", reset=True, encoder=None):
+    """``X`` as float32 and ``y`` as labels: arrays through scikit-learn's ``validate_data``,
+    DataFrames through the estimator's :class:`~sklearn_gce.TabularEncoder`.
 
-    Returns ``X`` alone when ``y`` is ``'no_validation'`` (predict), else ``X, y``.
+    On ``reset``, a DataFrame sets ``estimator.encoder_`` to a fitted clone of
+    ``encoder`` and an array sets it to None; later calls encode with
+    ``encoder_`` when there is one. Returns ``X`` alone when ``y`` is
+    ``'no_validation'`` (predict), else ``X, y``.
     """
-    check_numeric_frame(X)
-    if isinstance(y, str) and y == "no_validation":
-        return validate_data(estimator, X, dtype=np.float32, allow_nd=True, reset=reset)
-    if y is not None and hasattr(y, "__len__"):
+    if reset:
+        estimator.encoder_ = clone(encoder) if is_table(X) else None
+    table_encoder = getattr(estimator, "encoder_", None)  # absent from older pickles
+    no_y = isinstance(y, str) and y == "no_validation"
+    if y is not None and not no_y and hasattr(y, "__len__"):
         check_labels(y)
-    X, y = validate_data(estimator, X, y, dtype=np.float32, allow_nd=True, reset=reset)
+    if table_encoder is None:
+        if no_y:
+            return validate_data(estimator, X, dtype=np.float32, allow_nd=True, reset=reset)
+        X, y = validate_data(estimator, X, y, dtype=np.float32, allow_nd=True, reset=reset)
+        check_classification_targets(y)
+        return X, y
+    X = _checked_table(estimator, X, reset)
+    X = table_encoder.fit_transform(X) if reset else table_encoder.transform(X)
+    if no_y:
+        return X
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
     check_classification_targets(y)
     return X, y
+
+
+def _checked_table(estimator, X, reset):
+    """A DataFrame after scikit-learn's checks of its column names and count.
+
+    Columns must come as at fit, in the same order, as for every
+    scikit-learn estimator (the message says how to select them). An array
+    given after a DataFrame fit is read as columns in the fit order.
+    """
+    try:
+        validate_data(estimator, X, reset=reset, skip_check_array=True)
+    except ValueError as exc:
+        if "must be in the same order" not in str(exc):
+            raise
+        raise ValueError(f"{exc}Select them in that order with X[clf.feature_names_in_].") from None
+    if is_table(X):
+        return X
+    X = np.asarray(X, dtype=object) if not hasattr(X, "shape") else X
+    if np.ndim(X) != 2:
+        raise ValueError(f"Expected a 2-D table or array, got an array of shape {np.shape(X)}.")
+    return as_table(X, estimator.encoder_.dtypes_)
 
 
 def check_sample_weight(sample_weight, n_samples):

@@ -24,6 +24,9 @@ __all__ = [
     "MAELoss",
     "SCELoss",
     "NCERCELoss",
+    "NCEAGCELoss",
+    "ANLCELoss",
+    "CEEpsMAELoss",
     "make_loss",
     "LOSSES",
 ]
@@ -220,7 +223,44 @@ class MAELoss(_WeightedLoss):
         return -torch.expm1(_target_log_prob(input, target)[1])
 
 
-class _PlusReverseCE(_WeightedLoss):
+class _ActivePassive(_WeightedLoss):
+    """``alpha * active + beta * passive``, both terms computed from ``log_softmax``.
+
+    Subclasses define ``active`` and ``passive``, each a function of the
+    log-probabilities ``(N, C)``, the label's log-probability ``(N,)`` and
+    the targets ``(N,)``.
+    """
+
+    def __init__(self, alpha, beta, reduction):
+        super().__init__(reduction)
+        self.alpha = alpha
+        self.beta = beta
+
+    def per_sample(self, input, target):
+        log_probs, log_p_y = _target_log_prob(input, target)
+        active = self.active(log_probs, log_p_y, target)
+        passive = self.passive(log_probs, log_p_y, target)
+        return self.alpha * active + self.beta * passive
+
+
+def _normalized_ce(log_probs, log_p_y, target=None):
+    """``NCE = log p_y / sum_k log p_k``, in ``[0, 1]``; it sums to 1 over the labels.
+
+    Its signature is that of an ``active`` term of :class:`_ActivePassive`.
+    """
+    # log p_k <= 0, and the sum is < 0 for any finite logits with C >= 2.
+    return log_p_y / log_probs.sum(-1).clamp_max(-torch.finfo(log_probs.dtype).tiny)
+
+
+def _log_shifted(log_p_y, a):
+    """``log((a + p_y) / (a + 1))`` for ``a >= 0``, accurate near ``p_y = 1``, finite gradient."""
+    if a == 0:
+        return log_p_y
+    # (a + p) / (a + 1) = 1 + (p - 1) / (a + 1), with p - 1 = expm1(log p) accurate near p = 1.
+    return torch.log1p(torch.expm1(log_p_y) / (a + 1))
+
+
+class _PlusReverseCE(_ActivePassive):
     """``alpha * active + beta * RCE``: an active loss plus reverse cross entropy.
 
     The reverse term is ``-sum_k p_k log t_k`` with ``log 0`` clipped to ``A``,
@@ -228,17 +268,13 @@ class _PlusReverseCE(_WeightedLoss):
     """
 
     def __init__(self, alpha, beta, A, reduction):
-        super().__init__(reduction)
+        super().__init__(alpha, beta, reduction)
         if A >= 0:
             raise ValueError(f"A must be negative (it stands for log 0), got {A!r}.")
-        self.alpha = alpha
-        self.beta = beta
         self.A = A
 
-    def per_sample(self, input, target):
-        log_probs, log_p_y = _target_log_prob(input, target)
-        reverse = -self.A * (1 - log_p_y.exp())
-        return self.alpha * self.active(log_probs, log_p_y) + self.beta * reverse
+    def passive(self, log_probs, log_p_y, target):
+        return -self.A * (1 - log_p_y.exp())
 
 
 class SCELoss(_PlusReverseCE):
@@ -266,7 +302,7 @@ class SCELoss(_PlusReverseCE):
         super().__init__(alpha, beta, A, reduction)
 
     @staticmethod
-    def active(log_probs, log_p_y):
+    def active(log_probs, log_p_y, target):
         return -log_p_y
 
 
@@ -294,10 +330,243 @@ class NCERCELoss(_PlusReverseCE):
     def __init__(self, alpha=1.0, beta=1.0, A=-4.0, reduction="mean"):
         super().__init__(alpha, beta, A, reduction)
 
+    active = staticmethod(_normalized_ce)
+
+
+class NCEAGCELoss(_ActivePassive):
+    """Normalised CE plus asymmetric GCE, ``alpha * NCE + beta * AGCE`` (Zhou et al., 2021).
+
+    The active term is ``NCE = log p_y / sum_k log p_k`` (symmetric, in
+    ``[0, 1]``); the passive term is the asymmetric generalized cross entropy
+
+    ``AGCE = ((a + 1)**q - (a + p_y)**q) / q``,
+
+    which is noise-tolerant by being *asymmetric* rather than symmetric: when
+    the clean class is the most likely label, the expected loss is smallest
+    at the one-hot prediction of that class (for every ``a`` when
+    ``q >= 1``, as by default). The paper argues that this weaker condition
+    leaves it easier to train than MAE. It lies in
+    ``[0, ((a + 1)**q - a**q) / q]`` and decreases with ``p_y``. At ``a = 0``
+    it is the Lq loss ``(1 - p_y**q) / q`` of :class:`GCELoss`; at ``q = 1``
+    it is ``1 - p_y`` (:class:`MAELoss`) for every ``a``; as ``a`` grows it
+    tends to ``(a + 1)**(q - 1) * (1 - p_y)``, a scaled MAE.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Weight of NCE.
+    beta : float, default=4.0
+        Weight of AGCE.
+    a : float, default=6.0
+        AGCE's shift, ``>= 0``.
+    agce_q : float, default=1.5
+        AGCE's exponent, the paper's ``q``, ``> 0`` (it may exceed 1). Named
+        apart from the Lq exponent ``q`` that
+        :class:`~sklearn_gce.GCEClassifier` passes to :func:`make_loss`, so
+        that ``criterion__agce_q`` sets it.
+    reduction : {'mean', 'sum', 'none'}, default='mean'
+
+    Notes
+    -----
+    The defaults are the authors' CIFAR-10 setting (``NCEandAGCE`` in
+    ``lnl/config.py`` of github.com/hitcszx/ALFs, the same in the ANL and
+    epsilon-softmax code): ``alpha=1, beta=4, a=6, q=1.5``. Their CIFAR-100
+    setting is ``alpha=10, beta=0.1, a=1.8, q=3``. AGCE is computed as
+    ``(a + 1)**q * (1 - ((a + p_y) / (a + 1))**q) / q`` from ``log p_y``,
+    exact near ``p_y = 1`` and with finite gradients as ``p_y -> 0``.
+
+    References
+    ----------
+    Zhou, X., Liu, X., Jiang, J., Gao, X. and Ji, X. "Asymmetric Loss
+    Functions for Learning with Noisy Labels", ICML 2021.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_gce.losses import NCEAGCELoss
+    >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    >>> NCEAGCELoss(reduction="none")(logits, torch.tensor([0, 0]))
+    tensor([2.2879, 9.6220])
+    >>> # At agce_q = 1, AGCE is 1 - p_y (MAE) whatever a is:
+    >>> NCEAGCELoss(alpha=0.0, beta=1.0, agce_q=1.0, reduction="none")(logits, torch.tensor([0, 0]))
+    tensor([0.2130, 0.8935])
+    """
+
+    def __init__(self, alpha=1.0, beta=4.0, a=6.0, agce_q=1.5, reduction="mean"):
+        super().__init__(alpha, beta, reduction)
+        if not a >= 0:
+            raise ValueError(f"a must be >= 0, got {a!r}.")
+        if not agce_q > 0:
+            raise ValueError(f"agce_q must be > 0, got {agce_q!r}.")
+        self.a = a
+        self.agce_q = agce_q
+
+    active = staticmethod(_normalized_ce)
+
+    def passive(self, log_probs, log_p_y, target):
+        a, q = self.a, self.agce_q
+        return (a + 1) ** q * -torch.expm1(q * _log_shifted(log_p_y, a)) / q
+
+
+class ANLCELoss(_ActivePassive):
+    """Active Negative Loss with cross entropy, ``alpha * NCE + beta * NNCE`` (Ye et al., 2023).
+
+    The active term is ``NCE = log p_y / sum_k log p_k``; the passive one,
+    replacing the MAE of active-passive losses, is the normalised negative
+    cross entropy
+
+    ``NNCE = 1 - (A - CE_y) / sum_k (A - CE_k)``,
+
+    with ``CE_k = -log p_k`` clipped at ``A = -log(min_prob)``, so that every
+    ``A - CE_k`` lies in ``[0, A]``. NNCE is in ``[0, 1]`` and sums to
+    ``K - 1`` over the ``K`` possible labels, so ANL-CE is a symmetric loss
+    (``sum_k L(f(x), k) = alpha + beta * (K - 1)`` for every ``x``), robust to
+    symmetric noise. Unlike MAE, which weighs every sample alike, NNCE
+    concentrates on the samples the model has already fitted, which the
+    paper shows speeds up training. Probabilities below
+    ``min_prob`` are clipped, so they get no gradient from NNCE.
+
+    Parameters
+    ----------
+    alpha : float, default=5.0
+        Weight of NCE.
+    beta : float, default=5.0
+        Weight of NNCE.
+    min_prob : float, default=1e-7
+        The probability at which ``CE_k`` is clipped, in ``(0, 1)``:
+        ``A = -log(min_prob)``, 16.1 by default. It must stay below
+        ``1 / K``.
+    reduction : {'mean', 'sum', 'none'}, default='mean'
+
+    Notes
+    -----
+    The defaults are the authors' CIFAR-10 setting (``config/cifar10_anl_ce.json``
+    of github.com/Virusdoll/Active-Negative-Loss): ``alpha = beta = 5`` and
+    ``min_prob = 1e-7``; CIFAR-100 uses ``alpha=10, beta=1``. Both settings
+    also add an L1 penalty on the network's weights, ``delta * sum |theta|``
+    (``delta = 5e-5`` on CIFAR-10, ``5e-7`` on CIFAR-100), and no weight
+    decay. A loss of the logits cannot see
+    the weights, so the penalty is not part of this module; with
+    :class:`~sklearn_gce.GCEClassifier`, ``optimizer__weight_decay`` (an L2
+    penalty, not the same) is the built-in way to regularise the weights.
+
+    References
+    ----------
+    Ye, X. et al. "Active Negative Loss Functions for Learning with Noisy
+    Labels", NeurIPS 2023.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_gce.losses import ANLCELoss
+    >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    >>> ANLCELoss(reduction="none")(logits, torch.tensor([0, 0]))
+    tensor([3.4344, 5.7828])
+    >>> # Symmetric: the loss summed over every label is alpha + beta * (K - 1).
+    >>> loss = ANLCELoss(reduction="sum")
+    >>> round(sum(float(loss(logits[:1], torch.tensor([k]))) for k in range(3)), 4)
+    15.0
+    """
+
+    def __init__(self, alpha=5.0, beta=5.0, min_prob=1e-7, reduction="mean"):
+        super().__init__(alpha, beta, reduction)
+        if not 0 < min_prob < 1:
+            raise ValueError(f"min_prob must be in (0, 1), got {min_prob!r}.")
+        self.min_prob = min_prob
+
+    active = staticmethod(_normalized_ce)
+
+    def passive(self, log_probs, log_p_y, target):
+        # A - CE_k = A + log p_k, clipped at 0 (CE_k clipped at A).
+        A = -math.log(self.min_prob)
+        margin = (log_probs + A).clamp_min(0)
+        margin_y = margin.gather(-1, target.long().unsqueeze(-1)).squeeze(-1)
+        # The sum is >= A - log K > 0 while min_prob < 1 / K.
+        return 1 - margin_y / margin.sum(-1).clamp_min(torch.finfo(margin.dtype).tiny)
+
+
+class CEEpsMAELoss(_ActivePassive):
+    """Cross entropy on the epsilon-softmax plus MAE, ``alpha * CE_eps + beta * MAE`` (Wang et al., 2024).
+
+    The epsilon-softmax adds ``m`` to the largest entry of ``p`` and
+    renormalises, ``p~_k = (p_k + m * [k = argmax p]) / (1 + m)``: a vector
+    within ``1 / (1 + m)`` of the one-hot vector of its arg-max, entry by
+    entry. ``CE_eps = -log p~_y``; ``MAE = ||p - e_y||_1 = 2 * (1 - p_y)``
+    (twice :class:`MAELoss`, as in the authors' code, so that ``beta`` means
+    what it does in the paper). The paper bounds the excess risk of CE_eps
+    under label noise by a term that shrinks as ``m`` grows; the MAE term, a
+    symmetric loss, makes up for the fit that CE_eps loses on clean labels.
+
+    Which entry is the arg-max is a constant for the gradient, which flows
+    through ``p_y`` in both cases: where the label is the arg-max, CE_eps's
+    gradient is the cross-entropy gradient times ``p_y / (p_y + m)``, almost
+    nothing for a large ``m`` (a sample predicted as labelled stops pulling);
+    elsewhere it is the cross-entropy gradient. At ``m = 0`` CE_eps is cross
+    entropy.
+
+    Parameters
+    ----------
+    alpha : float, default=0.01
+        Weight of CE_eps.
+    beta : float, default=5.0
+        Weight of MAE (``2 * (1 - p_y)``).
+    m : float, default=1e5
+        What the arg-max entry gets, ``>= 0``: the larger, the nearer ``p~``
+        to a one-hot vector (within ``1 / (1 + m)``).
+    eps : float, default=1e-8
+        Lower bound on ``p~_y``, in ``[0, 1)``, as in the authors' code: it
+        bounds CE_eps by ``-log(eps)`` and leaves no CE_eps gradient where
+        ``p~_y < eps`` (with ``m = 1e5``: a label that is not the arg-max and
+        has ``p_y`` below about ``1e-3``). ``0`` removes the bound.
+    reduction : {'mean', 'sum', 'none'}, default='mean'
+
+    Notes
+    -----
+    The defaults are the authors' CIFAR-10 setting for symmetric noise
+    (``get_eps_softmax`` in ``config.py`` of github.com/cswjl/eps-softmax):
+    ``alpha=0.01, beta=5, m=1e5``; for asymmetric noise they use
+    ``alpha=0.02, beta=5, m=1e3``, for instance-dependent noise
+    ``alpha=0.045, beta=10, m=1e5``; ``eps=1e-8`` is their clamp. CE_eps is
+    computed from ``log p_y``: ``log p_y - log(1 + m)`` off the arg-max and
+    ``log(1 + (p_y - 1) / (1 + m))`` on it.
+
+    References
+    ----------
+    Wang, J., Zhou, X., Zhai, D., Jiang, J., Ji, X. and Liu, X.
+    "epsilon-Softmax: Approximating One-Hot Vectors for Mitigating Label
+    Noise", NeurIPS 2024.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_gce.losses import CEEpsMAELoss
+    >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    >>> CEEpsMAELoss(reduction="none")(logits, torch.tensor([0, 0]))
+    tensor([2.1301, 9.0725])
+    >>> # m = 0 is cross entropy:
+    >>> CEEpsMAELoss(alpha=1.0, beta=0.0, m=0.0, reduction="none")(logits, torch.tensor([0, 0]))
+    tensor([0.2395, 2.2395])
+    """
+
+    def __init__(self, alpha=0.01, beta=5.0, m=1e5, eps=1e-8, reduction="mean"):
+        super().__init__(alpha, beta, reduction)
+        if not m >= 0:
+            raise ValueError(f"m must be >= 0, got {m!r}.")
+        if not 0 <= eps < 1:
+            raise ValueError(f"eps must be in [0, 1), got {eps!r}.")
+        self.m = m
+        self.eps = eps
+
+    def active(self, log_probs, log_p_y, target):
+        is_top = log_probs.argmax(-1) == target
+        log_p_eps = torch.where(is_top, _log_shifted(log_p_y, self.m), log_p_y - math.log1p(self.m))
+        if self.eps > 0:
+            log_p_eps = log_p_eps.clamp_min(math.log(self.eps))
+        return -log_p_eps
+
     @staticmethod
-    def active(log_probs, log_p_y):
-        # log p_k <= 0, and the sum is < 0 for any finite logits with C >= 2.
-        return log_p_y / log_probs.sum(-1).clamp_max(-torch.finfo(log_probs.dtype).tiny)
+    def passive(log_probs, log_p_y, target):
+        return -2 * torch.expm1(log_p_y)
 
 
 #: Loss names accepted by :func:`make_loss` and ``GCEClassifier(loss=...)``.
@@ -308,6 +577,9 @@ LOSSES = {
     "mae": MAELoss,
     "sce": SCELoss,
     "nce_rce": NCERCELoss,
+    "nce_agce": NCEAGCELoss,
+    "anl_ce": ANLCELoss,
+    "ce_eps_mae": CEEpsMAELoss,
 }
 
 
@@ -316,7 +588,7 @@ def make_loss(name, *, q=0.7, k=0.5, reduction="mean", **params):
 
     Parameters
     ----------
-    name : {'gce', 'truncated', 'ce', 'mae', 'sce', 'nce_rce'}
+    name : {'gce', 'truncated', 'ce', 'mae', 'sce', 'nce_rce', 'nce_agce', 'anl_ce', 'ce_eps_mae'}
         The loss.
     q : float, default=0.7
         Exponent, used by ``'gce'`` and ``'truncated'`` only.
@@ -324,8 +596,10 @@ def make_loss(name, *, q=0.7, k=0.5, reduction="mean", **params):
         Truncation threshold, used by ``'truncated'`` only.
     reduction : {'mean', 'sum', 'none'}, default='mean'
     **params
-        Further constructor arguments (``alpha``, ``beta``, ``A`` for
-        ``'sce'`` and ``'nce_rce'``).
+        Further constructor arguments: ``alpha`` and ``beta`` for the
+        two-term losses, with ``A`` for ``'sce'`` and ``'nce_rce'``, ``a``
+        and ``agce_q`` for ``'nce_agce'``, ``min_prob`` for ``'anl_ce'``,
+        ``m`` and ``eps`` for ``'ce_eps_mae'``.
 
     Returns
     -------
@@ -338,6 +612,8 @@ def make_loss(name, *, q=0.7, k=0.5, reduction="mean", **params):
     GCELoss()
     >>> make_loss("sce", alpha=0.1, beta=1.0).beta
     1.0
+    >>> make_loss("nce_agce", a=3.0, agce_q=0.5).agce_q
+    0.5
     """
     if name not in LOSSES:
         raise ValueError(f"Unknown loss {name!r}; choose one of {sorted(LOSSES)}.")

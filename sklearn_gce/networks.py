@@ -5,7 +5,7 @@ from numbers import Integral
 import torch
 from torch import nn
 
-__all__ = ["MLP", "PiecewiseLinearEmbedding"]
+__all__ = ["MLP", "CategoricalEmbedding", "PiecewiseLinearEmbedding"]
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 _EMBEDDINGS = (None, "piecewise_linear")
@@ -102,15 +102,81 @@ class PiecewiseLinearEmbedding(nn.Module):
         return torch.relu(out).reshape(len(X), -1)
 
 
+class CategoricalEmbedding(nn.Module):
+    """A learned vector for each category of each integer-coded column.
+
+    Column ``j`` holds codes ``0..cardinalities[j] - 1`` (as
+    :class:`~sklearn_gce.TabularEncoder` makes them, in float or integer
+    tensors); each code selects a vector of ``d_embedding`` learned numbers,
+    and the vectors of the columns are concatenated. Any other code (``-1``,
+    a category unseen at fit) gives a zero vector, which is never trained:
+    an unknown category adds nothing, as the all-zero row of a one-hot
+    encoding. One table holds the vectors of every column, so the lookup is
+    one gather whatever the number of columns.
+
+    Parameters
+    ----------
+    cardinalities : sequence of int
+        Number of categories of each column.
+    d_embedding : int, default=8
+        Size of each category's vector; the output has
+        ``len(cardinalities) * d_embedding`` columns.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_gce import CategoricalEmbedding
+    >>> emb = CategoricalEmbedding([3, 40], d_embedding=4)
+    >>> out = emb(torch.tensor([[0.0, 39.0], [-1.0, 5.0]]))
+    >>> out.shape
+    torch.Size([2, 8])
+    >>> out[1, :4].abs().sum().item()  # code -1: unknown, zeros
+    0.0
+    """
+
+    def __init__(self, cardinalities, d_embedding=8):
+        super().__init__()
+        cardinalities = list(cardinalities)
+        if not cardinalities or not all(isinstance(n, Integral) and n >= 1 for n in cardinalities):
+            raise ValueError(
+                f"cardinalities must be a non-empty list of ints >= 1, got {cardinalities!r}."
+            )
+        if not (isinstance(d_embedding, Integral) and d_embedding >= 1):
+            raise ValueError(f"d_embedding must be >= 1, got {d_embedding!r}.")
+        sizes = torch.tensor(cardinalities, dtype=torch.long)
+        self.register_buffer("cardinalities", sizes)
+        # Row 0 of the table is the zero vector of unknown codes; column j's
+        # categories follow at 1 + offsets[j].
+        self.register_buffer("offsets", 1 + torch.cumsum(sizes, 0) - sizes)
+        self.table = nn.Embedding(1 + int(sizes.sum()), d_embedding, padding_idx=0)
+
+    def forward(self, codes):
+        codes = codes.reshape(len(codes), -1).long()
+        known = (codes >= 0) & (codes < self.cardinalities)
+        return self.table(torch.where(known, codes + self.offsets, 0)).reshape(len(codes), -1)
+
+
 class MLP(nn.Module):
     """Multilayer perceptron returning logits.
 
     Each hidden block is ``Linear -> BatchNorm1d -> activation -> Dropout``.
     The first block sees the standardised features and, by default, a
-    piecewise-linear embedding of each of them. Inputs are standardised inside the module with statistics that
+    piecewise-linear embedding of the numeric ones. Inputs are standardised
+    inside the module with statistics that
     :class:`~sklearn_gce.GCEClassifier` sets from the training data (buffers
     ``input_mean`` and ``input_scale``), so raw tabular features train well
     without a scaler and the statistics travel with the saved model.
+
+    The columns of a table encoded by :class:`~sklearn_gce.TabularEncoder`
+    come in blocks, which ``GCEClassifier`` describes to the network with
+    ``n_numeric`` and ``categorical_cardinalities``: the first ``n_numeric``
+    columns are numeric (standardised and embedded piecewise-linearly), the
+    next ones binary (missing-value indicators and one-hot columns:
+    standardised only, an embedding of a 0/1 column being a step that the
+    first layer already has), and the last ``len(categorical_cardinalities)``
+    hold integer codes of categories, embedded by
+    :class:`~sklearn_gce.CategoricalEmbedding`. The defaults treat every
+    column as numeric, as for a plain array.
 
     Parameters
     ----------
@@ -135,7 +201,15 @@ class MLP(nn.Module):
         smooth continuous data with many uninformative columns (see
         :ref:`benchmarks`), and lighter on wide inputs such as images.
     n_bins, d_embedding : int, default=16, 8
-        Options of the embedding; ignored without one.
+        Options of the embedding; ignored without one. ``d_embedding`` is
+        also the size of each category's vector.
+    n_numeric : int or None, default=None
+        How many of the first columns are numeric and get the
+        piecewise-linear embedding; ``None``: every column but the
+        categorical codes.
+    categorical_cardinalities : sequence of int, default=()
+        Number of categories of each integer-coded column; these columns are
+        the last ones of the input.
 
     Examples
     --------
@@ -147,6 +221,12 @@ class MLP(nn.Module):
     torch.Size([2, 3])
     >>> MLP(n_features=4, n_classes=3, numeric_embedding=None).layers[0]
     Linear(in_features=4, out_features=256, bias=True)
+
+    Two numeric columns, an indicator and a column of codes of 50 categories:
+
+    >>> net = MLP(n_features=4, n_classes=3, n_numeric=2, categorical_cardinalities=[50])
+    >>> net.layers[0].in_features  # 3 standardised + 2 x 8 ramps + 8 for the codes
+    27
     """
 
     def __init__(
@@ -160,6 +240,8 @@ class MLP(nn.Module):
         numeric_embedding="piecewise_linear",
         n_bins=16,
         d_embedding=8,
+        n_numeric=None,
+        categorical_cardinalities=(),
     ):
         super().__init__()
         if activation not in _ACTIVATIONS:
@@ -172,13 +254,31 @@ class MLP(nn.Module):
             raise ValueError(
                 f"numeric_embedding must be one of {list(_EMBEDDINGS)}, got {numeric_embedding!r}."
             )
-        self.register_buffer("input_mean", torch.zeros(n_features))
-        self.register_buffer("input_scale", torch.ones(n_features))
-        width = n_features
+        n_codes = len(categorical_cardinalities)
+        n_dense = n_features - n_codes
+        if n_dense < 0:
+            raise ValueError(
+                f"{n_codes} categorical columns do not fit in n_features={n_features}."
+            )
+        if n_numeric is None:
+            n_numeric = n_dense
+        if not (isinstance(n_numeric, Integral) and 0 <= n_numeric <= n_dense):
+            raise ValueError(
+                f"n_numeric must be an int in [0, {n_dense}] (the columns before the "
+                f"categorical codes), got {n_numeric!r}."
+            )
+        self.n_numeric = int(n_numeric)
+        self.register_buffer("input_mean", torch.zeros(n_dense))
+        self.register_buffer("input_scale", torch.ones(n_dense))
+        width = n_dense
         self.embedding = None
-        if numeric_embedding == "piecewise_linear":
-            self.embedding = PiecewiseLinearEmbedding(n_features, n_bins, d_embedding)
-            width += n_features * d_embedding
+        if numeric_embedding == "piecewise_linear" and n_numeric:
+            self.embedding = PiecewiseLinearEmbedding(n_numeric, n_bins, d_embedding)
+            width += n_numeric * d_embedding
+        self.categorical = None
+        if n_codes:
+            self.categorical = CategoricalEmbedding(categorical_cardinalities, d_embedding)
+            width += n_codes * d_embedding
         layers = []
         for size in hidden_sizes:
             layers.append(nn.Linear(width, size))
@@ -195,10 +295,11 @@ class MLP(nn.Module):
 
         With a numeric embedding, also set its bins from ``X``'s quantiles.
         ``GCEClassifier`` calls it once, when the network is built at ``fit``
-        (with ``partial_fit``: from the first batch).
+        (with ``partial_fit``: from the first batch). Categorical codes (the
+        last columns) are left as they are.
         """
         X = torch.as_tensor(X, dtype=torch.float32, device=self.input_mean.device)
-        X = X.reshape(len(X), -1)
+        X = X.reshape(len(X), -1)[:, : len(self.input_mean)]
         self.input_mean.copy_(X.mean(0))
         scale = X.std(0, unbiased=False)
         # Constant columns keep scale 1 instead of dividing by zero.
@@ -206,11 +307,21 @@ class MLP(nn.Module):
         if self.embedding is not None:
             # standardise only the rows the bins are estimated on, not a copy of X
             sample = _evenly_spaced_rows(X)
-            self.embedding.set_bins((sample - self.input_mean) / self.input_scale)
+            numeric = (sample - self.input_mean) / self.input_scale
+            self.embedding.set_bins(numeric[:, : self.n_numeric])
 
     def forward(self, X):
         X = X.reshape(len(X), -1)
-        X = (X - self.input_mean) / self.input_scale
-        if getattr(self, "embedding", None) is not None:  # absent from older pickles
-            X = torch.cat([X, self.embedding(X)], dim=1)
-        return self.layers(X)
+        n_dense = len(self.input_mean)
+        # Slices only where there are columns to drop: each costs an autograd
+        # node per batch, and all-numeric inputs (arrays) need none.
+        dense = (X if X.shape[1] == n_dense else X[:, :n_dense]) - self.input_mean
+        dense = dense / self.input_scale
+        parts = [dense]
+        # Attributes absent from older pickles: every column numeric, no codes.
+        if getattr(self, "embedding", None) is not None:
+            n_numeric = getattr(self, "n_numeric", n_dense)
+            parts.append(self.embedding(dense if n_numeric == n_dense else dense[:, :n_numeric]))
+        if getattr(self, "categorical", None) is not None:
+            parts.append(self.categorical(X[:, n_dense:]))
+        return self.layers(torch.cat(parts, dim=1) if len(parts) > 1 else dense)

@@ -29,11 +29,12 @@ BAD_INPUTS = {
     "single class": (X, np.zeros(40), ValueError, "at least 2 classes.*only one class: 0.0"),
     "regression target": (X, RNG.rand(40), ValueError, "Unknown label type: continuous"),
     "sparse X": (sp.csr_matrix(X), Y, TypeError, r"Sparse data was passed.*toarray"),
-    "string column": (
-        pd.DataFrame({"colour": ["red", "blue"] * 20, "size": X[:, 0]}),
+    # (string, category and boolean columns are encoded: see tests/test_tabular.py)
+    "datetime column": (
+        pd.DataFrame({"when": pd.date_range("2020-01-01", periods=40), "size": X[:, 0]}),
         Y,
         ValueError,
-        r"non-numeric columns \['colour'\].*ColumnTransformer",
+        r"Column 'when' has dtype datetime64.*\.dt\.year",
     ),
 }
 
@@ -53,7 +54,7 @@ def test_predict_checks_features_against_fit():
     clf = GCEClassifier(**QUICK).fit(frame, Y)
     with pytest.raises(ValueError, match="feature names"):
         clf.predict(frame.rename(columns={"c": "z"}))
-    with pytest.raises(ValueError, match=r"non-numeric columns \['c'\]"):
+    with pytest.raises(ValueError, match=r"The column 'c' was numeric at fit .* such as 'x'"):
         clf.predict(frame.assign(c="x"))
 
 

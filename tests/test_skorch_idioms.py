@@ -287,3 +287,109 @@ def test_host_copies_per_epoch_do_not_grow_with_the_batches(digits, monkeypatch,
     assert batches > 50
     # train losses, validation losses, validation accuracy (+ the pruning count)
     assert per_epoch <= (3 if loss == "gce" else 4), (per_epoch, counts)
+
+
+def test_criterion_q_points_to_the_estimators_own_q(small):
+    X, y = small
+    with pytest.raises(ValueError, match=r"Set q with the estimator's own parameter\(s\) \(q=...\)"):
+        GCEClassifier(criterion__q=0.5, max_epochs=1).fit(X, y)
+
+
+def test_a_refused_fit_leaves_the_fitted_model_as_it_was(small):
+    X, y = small
+    clf = GCEClassifier(max_epochs=2, random_state=0).fit(X, y)
+    before = clf.predict_proba(X)
+    with pytest.raises(ValueError, match="sample_weight"):
+        clf.fit(X, y + 10 * (y < 5), sample_weight=-np.ones(len(y)))
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(X[:, :10], np.zeros(len(y)))
+    assert clf.n_features_in_ == 64 and list(clf.classes_) == list(range(10))
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    fresh = GCEClassifier()
+    with pytest.raises(ValueError):
+        fresh.fit(X, np.zeros(len(y)))
+    assert not hasattr(fresh, "n_features_in_") and not hasattr(fresh, "classes_")
+
+
+class EpochCounter(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        self.n_ = getattr(self, "n_", 0) + 1
+
+
+def test_built_in_early_stopping_can_monitor_a_user_score_and_runs_last(small):
+    X, y = small
+    counter = EpochCounter()
+    clf = GCEClassifier(
+        callbacks=[EpochScoring("f1_macro", name="valid_f1", lower_is_better=False), counter],
+        callbacks__early_stopping__monitor="valid_f1",
+        callbacks__early_stopping__lower_is_better=False,
+        n_iter_no_change=2, max_epochs=200, random_state=0,
+    ).fit(X, y)
+    assert len(clf.history) < 200 and "valid_f1" in clf.history[-1]
+    assert counter.n_ == len(clf.history)  # the user's callback saw the last epoch too
+    with pytest.raises(KeyError, match="valid_typo"):
+        GCEClassifier(callbacks__early_stopping__monitor="valid_typo", max_epochs=3).fit(X, y)
+    # A numpy boolean turns it on as True does.
+    assert len(GCEClassifier(early_stopping=np.True_, n_iter_no_change=2, max_epochs=200,
+                             random_state=0).fit(X, y).history) < 200
+
+
+def test_callbacks_that_read_batch_losses_get_them_per_batch(small):
+    from skorch.callbacks import LRScheduler
+
+    X, y = small
+    scheduler = LRScheduler("ReduceLROnPlateau", monitor="train_loss", step_every="batch")
+    clf = GCEClassifier(callbacks=[scheduler], max_epochs=2, random_state=0).fit(X, y)
+    assert all("train_loss" in batch for batch in clf.history[-1, "batches"] if "train_batch_size" in batch)
+
+
+class Arrays(torch.utils.data.Dataset):
+    def __init__(self, X, y, pairs=True):
+        self.X, self.y, self.pairs = X, y, pairs
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        x = torch.from_numpy(self.X[i])
+        return (x, int(self.y[i])) if self.pairs else x
+
+
+def test_dataset_items_must_be_pairs_and_any_batch_of_one_is_merged(small):
+    X, y = small
+    with pytest.raises(ValueError, match=r"must be \(x, y\) pairs"):
+        GCEClassifier(max_epochs=1).fit(Arrays(X, y, pairs=False), y)
+    # 129 rows in batches of 64 would end on a single row, which batch
+    # normalisation cannot train on: skorch's DataLoader path merges it too.
+    clf = GCEClassifier(batch_size=64, max_epochs=2, early_stopping=False).fit(Arrays(X[:129], y[:129]))
+    assert clf.history[-1, "train_batch_count"] == 2
+    GCEClassifier(batch_size=64, max_epochs=1, early_stopping=False,
+                  iterator_train__num_workers=0).fit(X[:129], y[:129])
+
+
+def test_scorers_without_caching_read_arrays_and_lazy_datasets(small):
+    X, y = small
+    cached = GCEClassifier(max_epochs=3, random_state=0).fit(X, LETTERS[y])
+    uncached = GCEClassifier(use_caching=False, max_epochs=3, random_state=0).fit(X, LETTERS[y])
+    np.testing.assert_allclose(uncached.history[:, "valid_acc"], cached.history[:, "valid_acc"])
+    lazy = GCEClassifier(use_caching=False, max_epochs=3, random_state=0).fit(Arrays(X, y))
+    assert 0 <= lazy.history[-1, "valid_acc"] <= 1
+
+
+def test_a_corrected_fit_starts_from_a_fresh_per_sample_state(small):
+    X, y = small
+
+    class FirstBatchState(Callback):
+        def on_train_begin(self, net, **kwargs):
+            self.first_ = True
+
+        def on_batch_end(self, net, batch=None, training=None, **kwargs):
+            if training and self.first_:
+                self.first_ = False
+                self.seen_ = getattr(self, "seen_", []) + [int((batch.state.keep == 0).sum())]
+
+    spy = FirstBatchState()
+    GCEClassifier(loss="truncated", elr_lambda=1.0, noise_correction="forward", prune_start=2,
+                  max_epochs=4, callbacks=[spy], random_state=0).fit(X, y)
+    # Both fits begin with nothing pruned and ELR averages only from their first batch.
+    assert spy.seen_ == [0, 0]

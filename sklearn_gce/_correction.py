@@ -1,0 +1,107 @@
+"""Class-dependent noise attacked directly: estimate the noise transition matrix, then train through it.
+
+Under class-dependent noise a label of true class ``i`` becomes ``j`` with
+probability ``T[i, j]``. Forward correction (Patrini et al., CVPR 2017)
+trains the network's clean-class probabilities ``p`` through that matrix: the
+loss sees ``p @ T``, the distribution of the *noisy* label, so the network is
+free to put its mass on the true class. ``T`` is estimated without clean
+labels by confident learning (Northcutt, Jiang and Chuang, JAIR 2021), from
+the predictions of a first model trained with a robust loss.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ForwardCorrectedLoss", "estimate_transition_matrix"]
+
+
+def estimate_transition_matrix(labels, pred_probs):
+    """Estimate the noise transition matrix from noisy labels and predicted probabilities.
+
+    Confident learning, as implemented by cleanlab: the confident joint counts
+    the samples of each noisy label whose predicted probability of a class
+    reaches that class's average self-confidence, calibrated to the label
+    counts; the noise matrix follows from it.
+
+    Parameters
+    ----------
+    labels : array-like of int, shape (n_samples,)
+        Noisy labels, encoded as ``0..K-1``.
+    pred_probs : array-like of shape (n_samples, K)
+        Predicted class probabilities, ideally out-of-sample (or from a model
+        that has not memorised the noise, such as one trained with a robust
+        loss and stopped early).
+
+    Returns
+    -------
+    T : ndarray of shape (K, K)
+        ``T[i, j]`` estimates the probability that a sample of true class
+        ``i`` carries label ``j``; rows sum to 1. The orientation of
+        :attr:`LabelNoiseInjector.transition_matrix_`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gce import estimate_transition_matrix
+    >>> rng = np.random.RandomState(0)
+    >>> true = rng.randint(0, 2, 2000)
+    >>> noisy = np.where(rng.rand(2000) < 0.2, 1 - true, true)
+    >>> proba = np.eye(2)[true] * 0.8 + 0.1        # a model that learnt the true classes
+    >>> np.round(estimate_transition_matrix(noisy, proba), 1)
+    array([[0.8, 0.2],
+           [0.2, 0.8]])
+    """
+    from cleanlab.count import compute_confident_joint, estimate_latent
+
+    labels = np.asarray(labels)
+    pred_probs = np.asarray(pred_probs, dtype=np.float64)
+    joint = compute_confident_joint(labels, pred_probs)
+    # cleanlab's noise matrix is P(label = row | true class = column).
+    _, noise_matrix, _ = estimate_latent(joint, labels)
+    return noise_matrix.T
+
+
+class ForwardCorrectedLoss(nn.Module):
+    """A loss computed on the noisy-label distribution ``p @ T`` (forward correction).
+
+    Parameters
+    ----------
+    loss : torch.nn.Module
+        Any loss of :mod:`sklearn_gce.losses`; it receives ``log(p @ T)`` as
+        its logits (a log-distribution, so its softmax is ``p @ T`` itself).
+    transition_matrix : array-like of shape (K, K)
+        ``T[i, j]``: probability that true class ``i`` is labelled ``j``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_gce import ForwardCorrectedLoss, GCELoss
+    >>> T = torch.tensor([[0.6, 0.4], [0.0, 1.0]])
+    >>> loss = ForwardCorrectedLoss(GCELoss(q=1.0, reduction="none"), T)
+    >>> logits = torch.tensor([[10.0, -10.0]])    # sure of class 0
+    >>> loss(logits, torch.tensor([1]))           # label 1 is expected 40% of the time
+    tensor([0.6000])
+    """
+
+    def __init__(self, loss, transition_matrix):
+        super().__init__()
+        self.loss = loss
+        T = torch.as_tensor(np.asarray(transition_matrix), dtype=torch.float32)
+        self.register_buffer("log_transition", torch.log(T.clamp_min(torch.finfo(T.dtype).tiny)))
+
+    def noisy_log_proba(self, logits):
+        """``log(p @ T)``, computed in log space."""
+        if logits.dtype in (torch.float16, torch.bfloat16):
+            logits = logits.float()
+        log_p = F.log_softmax(logits, dim=-1)
+        return torch.logsumexp(log_p.unsqueeze(-1) + self.log_transition, dim=1)
+
+    def forward(self, input, target, weight=None):
+        return self.loss(self.noisy_log_proba(input), target, weight)
+
+    @torch.no_grad()
+    def optimal_weight(self, input, target):
+        """The truncated loss's weights, judged on the noisy-label distribution."""
+        return self.loss.optimal_weight(self.noisy_log_proba(input), target)
