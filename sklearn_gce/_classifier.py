@@ -808,23 +808,22 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             return
         state = state_of(iterator)
         each_batch = any(_reads_batch_losses(callback) for _, callback in self.callbacks_)
-        losses, rows, n_batches = [], [], 0
+        losses, entries, n_batches = [], [], 0
         for batch in iterator:
             batch = as_row_batch(batch, state)
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            row = self.history[-1]["batches"][-1]
             if each_batch:
-                row[prefix + "_loss"] = step["loss"].item()
+                self.history.record_batch(prefix + "_loss", step["loss"].item())
             else:
                 losses.append(step["loss"].detach())
-                rows.append(row)
+                entries.append(self.history[-1]["batches"][-1])  # this batch's row
             self.history.record_batch(prefix + "_batch_size", get_len(batch[0]))
             self.notify("on_batch_end", batch=batch, training=training, **step)
             n_batches += 1
         if losses:
-            for row, loss in zip(rows, torch.stack(losses).tolist()):
-                row[prefix + "_loss"] = loss
+            for entry, loss in zip(entries, torch.stack(losses).tolist()):
+                entry[prefix + "_loss"] = loss
         self.history.record(prefix + "_batch_count", n_batches)
 
     def train_step_single(self, batch, **fit_params):
