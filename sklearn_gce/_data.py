@@ -127,6 +127,9 @@ class SampleState:
     def __init__(self, targets, sample_weight, device):
         self.targets = torch.as_tensor(targets, dtype=torch.long, device=device)
         self.sample_weight = torch.as_tensor(sample_weight, dtype=torch.float32, device=device)
+        # Unit weights until the truncated loss prunes: the loss then takes a
+        # plain mean, with no weights to gather and multiply in every batch.
+        self.unit_weight = bool(torch.as_tensor(sample_weight).eq(1).all())
         self.keep = torch.ones_like(self.sample_weight)
         self.pruned_rows = None
         self._elr_targets = None
@@ -149,7 +152,12 @@ class SampleState:
         return self.targets[self._on_device(rows)]
 
     def weight_of(self, rows, training):
-        """The loss weights of ``rows``: sample weights, times the keep-weights when training."""
+        """The loss weights of ``rows``: sample weights, times the keep-weights when training.
+
+        ``None`` while every weight is 1 (no sample weights, nothing pruned yet).
+        """
+        if self.unit_weight and (not training or self.pruned_rows is None):
+            return None
         rows = self._on_device(rows)
         weight = self.sample_weight[rows]
         return weight * self.keep[rows] if training else weight
