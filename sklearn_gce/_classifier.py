@@ -530,8 +530,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             yield
         except BaseException:
             for name in [n for n in vars(self) if n.endswith("_") and n not in saved]:
-                if name not in ("history_", "initialized_", "virtual_params_", "callbacks_"):
-                    del self.__dict__[name]
+                del self.__dict__[name]
             self.__dict__.update(saved)
             raise
 

@@ -339,7 +339,11 @@ class RowItems(torch.utils.data.Dataset):
     def __init__(self, base, rows):
         self.base = base
         self.rows = rows
-        self.state = base.state
+
+    @property
+    def state(self):
+        # The base's; it stays out of pickles sent to DataLoader workers.
+        return self.base.state
 
     def __len__(self):
         return len(self.base) if self.rows is None else len(self.rows)
@@ -347,12 +351,6 @@ class RowItems(torch.utils.data.Dataset):
     def __getitem__(self, i):
         row = i if self.rows is None else int(self.rows[i])
         return self.base[row], row
-
-    def __getstate__(self):
-        # DataLoader workers read items only: the device-side state stays here.
-        state = dict(self.__dict__)
-        state["state"] = None
-        return state
 
 
 class MergeSingletonBatches(BatchSampler):
@@ -422,6 +420,8 @@ def make_iterator(net, dataset, training):
     prefix = "iterator_train" if training else "iterator_valid"
     params = net.get_params_for(prefix)
     params.setdefault("batch_size", net.batch_size)
+    if params["batch_size"] == -1:
+        params["batch_size"] = len(dataset)
     iterator = getattr(net, prefix)
     base, rows = rows_of(dataset)
     default_path = batches_on_device(net, training)
@@ -438,12 +438,8 @@ def make_iterator(net, dataset, training):
                 torch.as_tensor(plain[0], device=net.device), plain[1], None,
                 params["batch_size"], shuffle,
             )
-        if params["batch_size"] == -1:
-            params["batch_size"] = len(dataset)
         return iterator(dataset, **params)
     items = RowItems(base, rows)
-    if params["batch_size"] == -1:
-        params["batch_size"] = len(items)
     params["collate_fn"] = CollateRows(params.get("collate_fn"))
     if training and iterator is DataLoader and not {"sampler", "batch_sampler", "drop_last"} & set(params):
         sampler = RandomSampler(items) if params.pop("shuffle", False) else SequentialSampler(items)
