@@ -410,6 +410,19 @@ def fit_score(make, X_tr, y_tr, X_te, y_te, return_estimator=False):
     return acc, fit_s
 
 
+def holdout_accuracy(est):
+    """Accuracy on the NOISY early-stopping hold-out at the epoch the fit kept, or NaN.
+
+    The score a selection among fits may use without clean labels: the epoch
+    restored by early stopping is the last one marked ``valid_loss_best``.
+    """
+    history = getattr(est, "history_", None) or getattr(est, "history", None)
+    if not history:
+        return float("nan")
+    kept = [h for h in history if h.get("valid_loss_best") and "valid_acc" in h]
+    return float(kept[-1]["valid_acc"]) if kept else float("nan")
+
+
 def limit_threads(n=1):
     """One (or n) compute thread for torch, BLAS and OpenMP in this process."""
     torch.set_num_threads(n)

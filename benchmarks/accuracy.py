@@ -92,9 +92,10 @@ def _task(dataset, noise, rate, seed, method, gce_params):
     X_tr, X_te, y_tr, y_te = B.split_and_preprocess(ds, seed)
     y_noisy, realised = B.inject(noise, rate, y_tr, seed, ds.n_classes, X=X_tr)
     make = B.make_methods(seed, [method], gce_params)[method]
-    acc, fit_s = B.fit_score(make, X_tr, y_noisy, X_te, y_te)
+    acc, fit_s, est = B.fit_score(make, X_tr, y_noisy, X_te, y_te, return_estimator=True)
     return dict(dataset=dataset, noise=noise, rate=rate, method=method, seed=seed,
-                accuracy=acc, fit_seconds=fit_s, realised_rate=realised)
+                accuracy=acc, fit_seconds=fit_s, realised_rate=realised,
+                holdout_acc=B.holdout_accuracy(est))
 
 
 def plan(datasets, noises, seeds, methods):

@@ -5,6 +5,8 @@ The public API is this short list; each name lives in a module of its own.
 
 from ._accelerate import AcceleratedGCEClassifier
 from ._classifier import GCEClassifier
+from ._classifier_cv import GCEClassifierCV
+from ._members import MemberLoss, MemberMLP
 from ._correction import ForwardCorrectedLoss, estimate_transition_matrix
 from ._divergence import TrainingDivergedError
 from .losses import (
@@ -34,6 +36,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GCEClassifier",
+    "GCEClassifierCV",
+    "MemberMLP",
+    "MemberLoss",
     "AcceleratedGCEClassifier",
     "ForwardCorrectedLoss",
     "estimate_transition_matrix",

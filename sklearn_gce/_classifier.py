@@ -623,7 +623,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
 
     def _hold_out(self, targets, seed):
         """The stratified early-stopping split of ``fit``, or None."""
-        if not self.early_stopping or self.train_split:
+        if not self._holds_out() or self.train_split:
             return None
         n_valid = int(np.ceil(self.validation_fraction * len(targets)))
         counts = np.bincount(targets)
@@ -631,6 +631,10 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         if n_valid < n_classes or counts[counts > 0].min() < 2 or len(targets) - n_valid < n_classes:
             return None  # too small to hold out a row of every class
         return ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
+
+    def _holds_out(self):
+        """Whether ``fit`` holds out rows of its own (for early stopping)."""
+        return bool(self.early_stopping)
 
     def _training_data(self, X, y, targets, sample_weight, hold_out):
         """The :class:`RowDataset` of one training call, its state on the training device."""
@@ -861,10 +865,14 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         )
         if training and self.elr_lambda > 0:
             # Per-sample moving averages, addressed by the rows of the batch.
-            targets = state.elr_targets(y_pred.shape[-1])
+            targets = state.elr_targets(y_pred.shape[1:])
             penalty = early_learning_penalty(y_pred, targets, batch.rows.to(targets.device), self.elr_beta)
-            loss = loss + self.elr_lambda * weighted_loss(penalty, weight, "mean")
+            loss = loss + self.elr_lambda * self._mean_penalty(penalty, weight)
         return loss
+
+    def _mean_penalty(self, penalty, weight):
+        """The batch's mean of per-sample penalties, as the loss weighs its samples."""
+        return weighted_loss(penalty, weight, "mean")
 
     def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):
         """The loss of a batch.
@@ -892,9 +900,13 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             Columns follow ``classes_``; rows sum to 1.
         """
         check_is_fitted(self)
+        return self._predict_proba(X, self._get_predict_nonlinearity())
+
+    def _predict_proba(self, X, nonlinearity):
+        """``nonlinearity`` of the network's outputs for ``X``, as one array on the host."""
+        check_is_fitted(self)
         if not is_dataset(X):
             X = validate_features(self, X, reset=False)
-        nonlinearity = self._get_predict_nonlinearity()
         # Kept on the device and copied to the host in large chunks: skorch
         # copies every batch, a host-device synchronisation each.
         chunks, pending, size = [], [], 0

@@ -115,10 +115,11 @@ class SampleState:
 
     Attributes
     ----------
-    keep : tensor of float32, shape (n_samples,)
+    keep : tensor of float32, shape (n_samples,) or (n_samples, n_members)
         The truncated loss's weights (1 = trained on, 0 = pruned), re-optimised
         by :class:`~sklearn_gce._pruning.TruncationPruning`. Rows never seen by
-        the pruning step (the early-stopping hold-out) keep weight 1.
+        the pruning step (the early-stopping hold-out) keep weight 1. A
+        network of several members (``GCEClassifierCV``) has a column each.
     pruned_rows : ndarray of int64 or None
         The rows that the last re-optimisation scored (the training rows), or
         ``None`` before the first one.
@@ -134,11 +135,15 @@ class SampleState:
         self.pruned_rows = None
         self._elr_targets = None
 
-    def elr_targets(self, n_classes):
-        """The early-learning regularisation's moving-average targets, one row per sample."""
+    def elr_targets(self, shape):
+        """The early-learning regularisation's moving-average targets: ``(n_samples, *shape)``.
+
+        ``shape`` is that of one sample's predictions: ``(n_classes,)``, or
+        ``(n_members, n_classes)`` for a network of several members.
+        """
         if self._elr_targets is None:
             self._elr_targets = torch.zeros(
-                len(self.targets), n_classes, device=self.targets.device
+                len(self.targets), *shape, device=self.targets.device
             )
         return self._elr_targets
 
@@ -160,7 +165,11 @@ class SampleState:
             return None
         rows = self._on_device(rows)
         weight = self.sample_weight[rows]
-        return weight * self.keep[rows] if training else weight
+        if not training:
+            return weight
+        keep = self.keep[rows]
+        # (batch,) or, with a column of keep-weights per member, (batch, n_members)
+        return keep * weight.view(-1, *([1] * (keep.ndim - 1)))
 
 
 class RowDataset(Dataset):

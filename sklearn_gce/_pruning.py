@@ -27,7 +27,8 @@ def reoptimise_weights(net, dataset):
     ``k``, else 0: the closed-form optimum of the truncated loss's weights for
     a fixed network (Zhang & Sabuncu, 2018). ``dataset`` is the training data
     (a :class:`~sklearn_gce._data.RowDataset` or a ``Subset`` of one), whose
-    state holds the weights. Returns the number of rows pruned.
+    state holds the weights. Returns the number of rows pruned (a list, one
+    count per member, when the state keeps a column of weights per member).
     """
     base, rows = rows_of(dataset)
     rows = np.arange(len(base)) if rows is None else rows
@@ -37,7 +38,8 @@ def reoptimise_weights(net, dataset):
     keep = net.criterion_.optimal_weight(logits, state.targets_of(index))
     state.keep[index.to(state.keep.device)] = keep.to(state.keep.dtype)
     state.pruned_rows = rows
-    return int((keep == 0).sum())
+    pruned = (keep == 0).sum(0)
+    return int(pruned) if pruned.ndim == 0 else pruned.tolist()
 
 
 class TruncationPruning(Callback):
@@ -68,7 +70,7 @@ class TruncationPruning(Callback):
             return
         n_pruned = reoptimise_weights(net, dataset_train)
         net.history.record("n_pruned", n_pruned)
-        if n_pruned == len(dataset_train):
+        if np.any(np.asarray(n_pruned) == len(dataset_train)):
             warnings.warn(
                 f"The truncated loss pruned every training sample at epoch {epoch}: "
                 f"no label has probability above k={net.k} yet, so training stops "

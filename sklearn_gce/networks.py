@@ -84,22 +84,26 @@ class PiecewiseLinearEmbedding(nn.Module):
             self.edges[start:start + step] = torch.quantile(block, levels, dim=0).T
 
     def forward(self, X):
-        lo, hi = self.edges[:, :-1], self.edges[:, 1:]
-        width = hi - lo
-        X = X.unsqueeze(-1)
-        # Divide by the true width, however narrow (a heavy-tailed column can
-        # have tiny bins in standardised units); zero-width bins are steps.
-        ramps = torch.where(
-            width > 0,
-            (X - lo) / torch.where(width > 0, width, torch.ones_like(width)),
-            (X > lo).to(X.dtype),
-        ).clamp(0, 1)
-        # A column constant in training has untrained ramp weights: keep its
-        # ramps off, whatever value it takes later.
-        varied = self.edges[:, -1:] > self.edges[:, :1]
-        ramps = ramps * varied.to(ramps.dtype)
-        out = torch.einsum("bft,ftd->bfd", ramps, self.weight) + self.bias
+        out = torch.einsum("bft,ftd->bfd", piecewise_linear_ramps(X, self.edges), self.weight) + self.bias
         return torch.relu(out).reshape(len(X), -1)
+
+
+def piecewise_linear_ramps(X, edges):
+    """The ramps ``(batch, features, bins)`` of ``X`` ``(batch, features)`` over bin ``edges``."""
+    lo, hi = edges[:, :-1], edges[:, 1:]
+    width = hi - lo
+    X = X.unsqueeze(-1)
+    # Divide by the true width, however narrow (a heavy-tailed column can
+    # have tiny bins in standardised units); zero-width bins are steps.
+    ramps = torch.where(
+        width > 0,
+        (X - lo) / torch.where(width > 0, width, torch.ones_like(width)),
+        (X > lo).to(X.dtype),
+    ).clamp(0, 1)
+    # A column constant in training has untrained ramp weights: keep its
+    # ramps off, whatever value it takes later.
+    varied = edges[:, -1:] > edges[:, :1]
+    return ramps * varied.to(ramps.dtype)
 
 
 class CategoricalEmbedding(nn.Module):

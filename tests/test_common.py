@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_gce import GCEClassifier
+from sklearn_gce import GCEClassifier, GCEClassifierCV
 
 EXPECTED_FAILED_CHECKS = {
     "check_no_attributes_set_in_init": (
@@ -30,7 +30,8 @@ def _expected_failed_checks(estimator):
 @parametrize_with_checks(
     # Enough epochs and a seed for the accuracy threshold of
     # check_classifiers_train; everything else is the default.
-    [GCEClassifier(max_epochs=20, random_state=0)],
+    [GCEClassifier(max_epochs=20, random_state=0),
+     GCEClassifierCV(qs=(0.7, 1.0), losses=("gce",), max_epochs=20, random_state=0)],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible_estimator(estimator, check):

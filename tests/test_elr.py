@@ -55,7 +55,7 @@ def test_targets_are_kept_per_training_row(digits):
     X, y = digits
     keep = KeepState()
     GCEClassifier(elr_lambda=1.0, max_epochs=2, callbacks=[keep], random_state=0).fit(X[:500], y[:500])
-    targets = keep.state_.elr_targets(10)
+    targets = keep.state_.elr_targets((10,))
     seen = targets.sum(1) > 0
     # Every training row has a moving average (a distribution); the 10% held
     # out for early stopping never trains, so has none.

@@ -1,0 +1,436 @@
+"""``GCEClassifierCV``: a grid of ``q`` values and losses trained in one pass, then chosen on the hold-out."""
+
+import inspect
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+from sklearn.base import _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from skorch import NeuralNet
+from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog, ProgressBar
+
+from ._classifier import GCEClassifier, softmax
+from ._divergence import DivergenceGuard
+from ._member_selection import MemberEarlyStopping, holdout_member_probabilities
+from ._members import MemberLoss, MemberMLP, member_slices
+from ._pruning import TruncationPruning
+from .losses import LOSSES
+
+__all__ = ["GCEClassifierCV"]
+
+# Losses with an exponent q: one member per q. The others: one member each.
+_LQ_LOSSES = ("gce", "truncated")
+
+
+class MemberAverage:
+    """Class probabilities from stacked logits: the mean of the chosen members' softmax.
+
+    A module-level class, so that a fitted estimator pickles.
+    """
+
+    def __init__(self, members):
+        self.members = np.asarray(members, dtype=np.int64)
+
+    def __call__(self, logits):
+        proba = softmax(logits)
+        if len(self.members) == proba.shape[1]:
+            return proba.mean(1)
+        return proba[:, torch.as_tensor(self.members, device=proba.device)].mean(1)
+
+
+class GCEClassifierCV(GCEClassifier):
+    """A grid of ``q`` values and losses, trained at once, the best chosen on the hold-out.
+
+    Where ``GridSearchCV(GCEClassifier(), {"q": qs, "loss": losses}, cv=3)``
+    trains ``3 * len(qs) * len(losses) + 1`` networks one after the other,
+    this estimator trains one network per setting, all in a single pass: the
+    members' weights are stacked (:class:`~sklearn_gce.MemberMLP`), every
+    batch goes through all of them, the loss is the sum of their losses
+    (:class:`~sklearn_gce.MemberLoss`) and one optimiser step updates them
+    all. Because the members share no weight and the optimiser acts
+    element-wise, each trains as it would on its own; early stopping runs
+    per member, and each keeps the weights of its own best epoch. The best
+    setting is then chosen by its accuracy on the early-stopping hold-out.
+
+    The hold-out labels are as noisy as the training labels, and the
+    choice is made on them, never on clean labels. Accuracy on noisy labels
+    ranks models as their accuracy on clean labels does when the noise flips a label
+    towards the other classes less often than it keeps it: under symmetric
+    noise of rate ``r`` over ``K`` classes the expected noisy accuracy is
+    ``(1 - r) a + r (1 - a) / (K - 1)``, increasing in the clean accuracy ``a``
+    for any ``r < (K - 1) / K`` (Chen et al., ICML 2019). The members' losses
+    on the hold-out cannot be compared with each other (their scales differ
+    with ``q`` and the loss), which is why each member uses its own loss only
+    to stop early.
+
+    Parameters are those of :class:`~sklearn_gce.GCEClassifier`, with the
+    grid in place of ``loss`` and ``q``, as ``LogisticRegressionCV`` takes
+    ``Cs`` in place of ``C``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=None
+        ``None`` builds a :class:`~sklearn_gce.MemberMLP` sized from the data
+        (options with ``module__*``, as for ``GCEClassifier``'s ``MLP``). A
+        module of your own takes ``n_members`` (and, if it wants them,
+        ``n_features`` and ``n_classes``), returns logits of shape ``(batch,
+        n_members, n_classes)``, and has every parameter and buffer stacked
+        with the member as first dimension, except those named in its
+        attribute ``shared_state`` (a tuple of state-dict keys).
+    qs : sequence of float, default=(0.3, 0.5, 0.7, 0.9, 1.0)
+        Exponents of the Lq losses, each in ``(0, 1]``.
+    losses : sequence of str, default=('gce', 'truncated')
+        Losses of :mod:`sklearn_gce.losses` (names as for ``GCEClassifier``).
+        ``'gce'`` and ``'truncated'`` get one setting per ``q``; any other
+        loss one setting.
+    ensemble_size : int, default=1
+        Members trained per setting, from different initialisations; a
+        setting predicts with the mean of its members' probabilities (TabM's
+        recipe, Gorishniy et al., ICLR 2025, uses 32 members of one setting:
+        ``qs=(0.8,), losses=('gce',), ensemble_size=32``).
+    ensemble : bool, default=False
+        Predict with the mean of every member's probabilities instead of
+        those of the chosen setting.
+    k, prune_start, prune_every, max_epochs, early_stopping, validation_fraction, n_iter_no_change, elr_lambda, elr_beta, lr, batch_size, optimizer, device, random_state, verbose, callbacks, train_split, criterion, **kwargs
+        As for :class:`~sklearn_gce.GCEClassifier`, for every member.
+        ``fit`` always holds out ``validation_fraction`` of the rows (the
+        choice needs them), or validates on ``train_split``'s rows when set;
+        ``early_stopping=False`` trains every member for ``max_epochs`` and
+        chooses on their last epoch.
+
+    Attributes
+    ----------
+    cv_results_ : dict of ndarray
+        One entry per setting, in the order ``losses`` x ``qs``:
+        ``params`` (dicts), ``param_loss``, ``param_q`` (masked where the
+        loss has no q), ``holdout_score`` (accuracy on the noisy hold-out of
+        the setting's averaged members), ``rank_holdout_score``,
+        ``best_epoch`` (mean over the setting's members) and
+        ``n_label_issues`` (rows pruned by the setting's first member).
+    best_index_ : int
+        Index in ``cv_results_`` of the chosen setting (the highest
+        ``holdout_score``; ties go to the first).
+    best_params_ : dict
+        ``{"loss": ..., "q": ...}`` of the chosen setting (no ``q`` for a
+        loss without one).
+    best_score_ : float
+        Its ``holdout_score``.
+    ensemble_holdout_score_ : float
+        Accuracy on the noisy hold-out of the mean of all members.
+    members_ : list of dict
+        The setting of each member, in the order of the network's member
+        dimension (see :meth:`predict_member_proba`).
+    predicting_members_ : ndarray of int
+        The members whose probabilities ``predict_proba`` averages: those
+        of the chosen setting, or all with ``ensemble=True``.
+    member_label_issues_ : ndarray of bool, shape (n_samples, n_members)
+        Each truncated member's suspected label errors (see
+        ``GCEClassifier.label_issues_``); all ``False`` for other members.
+    label_issues_ : ndarray of bool, shape (n_samples,)
+        The rows flagged by most members of the chosen setting (of all the
+        truncated members with ``ensemble=True``).
+    classes_, n_features_in_, feature_names_in_, encoder_, module_, criterion_, optimizer_, history_
+        As for ``GCEClassifier``. The history's ``valid_acc`` is the best
+        member's accuracy on the noisy hold-out at each epoch.
+
+    See Also
+    --------
+    sklearn_gce.GCEClassifier : One network, one setting.
+    sklearn.model_selection.GridSearchCV : The general, slower way to choose.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_gce import GCEClassifierCV
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), max_epochs=20, random_state=0)
+    >>> clf.fit(X, y).predict(X[:2])
+    array([0, 0])
+    >>> sorted(clf.best_params_)
+    ['loss', 'q']
+    >>> clf.cv_results_["holdout_score"].shape
+    (2,)
+    """
+
+    _parameter_constraints = {
+        **{name: rule for name, rule in GCEClassifier._parameter_constraints.items()
+           if name not in ("loss", "q", "noise_correction")},
+        "qs": ["array-like"],
+        "losses": ["array-like"],
+        "ensemble_size": [Interval(Integral, 1, None, closed="left")],
+        "ensemble": ["boolean"],
+    }
+
+    # The class's own grid replaces GCEClassifier's loss, q and noise correction.
+    noise_correction = None
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        qs=(0.3, 0.5, 0.7, 0.9, 1.0),
+        losses=("gce", "truncated"),
+        ensemble_size=1,
+        ensemble=False,
+        k=0.5,
+        prune_start=10,
+        prune_every=10,
+        max_epochs=100,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=20,
+        elr_lambda=0.0,
+        elr_beta=0.7,
+        lr=1e-3,
+        batch_size=128,
+        optimizer=torch.optim.Adam,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        train_split=None,
+        criterion=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("predict_nonlinearity", softmax)
+        kwargs.setdefault("iterator_train__shuffle", True)
+        NeuralNet.__init__(
+            self,
+            module=module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            verbose=verbose,
+            device=device,
+            **kwargs,
+        )
+        self.qs = qs
+        self.losses = losses
+        self.ensemble_size = ensemble_size
+        self.ensemble = ensemble
+        self.k = k
+        self.prune_start = prune_start
+        self.prune_every = prune_every
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.elr_lambda = elr_lambda
+        self.elr_beta = elr_beta
+        self.random_state = random_state
+
+    @property
+    def partial_fit(self):
+        # No partial_fit: the choice needs the hold-out that only fit makes.
+        raise AttributeError(
+            "GCEClassifierCV has no partial_fit: it chooses among its members on the rows "
+            "that fit holds out. Use GCEClassifier(q=..., loss=...) with the chosen setting."
+        )
+
+    # ------------------------------------------------------------ the grid
+    def _settings(self):
+        """The grid as a list of ``{"loss": ..., "q": ...}``, checked."""
+        losses = [self.losses] if isinstance(self.losses, str) else list(self.losses)
+        qs = [self.qs] if isinstance(self.qs, Real) else list(self.qs)
+        unknown = sorted({str(name) for name in losses} - set(LOSSES))
+        if not losses or unknown:
+            raise ValueError(
+                f"losses must be a non-empty list of {sorted(LOSSES)}; got {self.losses!r}."
+            )
+        bad = [q for q in qs if not (isinstance(q, Real) and 0 < q <= 1)]
+        if any(name in _LQ_LOSSES for name in losses) and (not qs or bad):
+            raise ValueError(f"qs must be a non-empty list of floats in (0, 1]; got {self.qs!r}.")
+        if len(set(losses)) < len(losses) or len(set(map(float, qs))) < len(qs):
+            raise ValueError(f"losses and qs must not repeat a value; got {self.losses!r} and {self.qs!r}.")
+        settings = []
+        for name in losses:
+            if name in _LQ_LOSSES:
+                settings += [{"loss": name, "q": float(q)} for q in qs]
+            else:
+                settings.append({"loss": name})
+        return settings
+
+    @property
+    def _n_members(self):
+        return len(self._settings()) * self.ensemble_size
+
+    # ----------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Train every member on ``X`` and (possibly noisy) labels ``y``; choose on the hold-out.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As for :meth:`GCEClassifier.fit`.
+
+        Returns
+        -------
+        self : GCEClassifierCV
+        """
+        warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        with self._fitted_state_kept_on_error():
+            settings = self._settings()
+            X, y = self._validate_inputs(X, y, reset=not warm)
+            targets = self._encode_labels(y, reset=not warm)
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            hold_out = self._hold_out(targets, seed)
+            if hold_out is None and not self.train_split:
+                warnings.warn(
+                    f"GCEClassifierCV chooses on {self.validation_fraction:.0%} of the rows held "
+                    f"out, but {len(targets)} rows cannot give a held-out row of every class and "
+                    "keep one for training: every member trains on all rows for max_epochs, and "
+                    "the choice is made on the training labels, which favours the members that "
+                    "fit them best, wrong ones included. Give more rows, raise "
+                    "validation_fraction, or set train_split.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            data = self._training_data(X, y, targets, sample_weight, hold_out)
+        self.members_ = [dict(s) for s in settings for _ in range(self.ensemble_size)]
+        n_rows, n_members = len(targets), len(self.members_)
+        data.state.keep = torch.ones(n_rows, n_members, device=data.state.keep.device)
+        self._train(data, seed, reinitialize=not warm)
+        self._choose(settings, data)
+        return self
+
+    def _holds_out(self):
+        return True  # the choice needs held-out rows, with or without early stopping
+
+    def _choose(self, settings, data):
+        """Score each setting on the hold-out; set ``cv_results_``, ``best_*_`` and the predicting members."""
+        stopping = dict(self.callbacks_)["member_early_stopping"]
+        # without a validation set (too few rows), on the training rows
+        valid = stopping.dataset_valid_ if stopping.dataset_valid_ is not None else data
+        proba, targets, weight = holdout_member_probabilities(self, valid)
+        size = self.ensemble_size
+        by_setting = proba.reshape(len(proba), len(settings), size, -1).mean(2)
+        correct = by_setting.argmax(-1) == targets[:, None]
+        scores = (correct * weight[:, None]).sum(0) / weight.sum()
+        ensemble_correct = proba.mean(1).argmax(-1) == targets
+        self.ensemble_holdout_score_ = float((ensemble_correct * weight).sum() / weight.sum())
+        self.best_index_ = int(np.argmax(scores))
+        self.best_params_ = dict(settings[self.best_index_])
+        self.best_score_ = float(scores[self.best_index_])
+        issues = self.label_issues_  # (n_samples, n_members), set by _train
+        self.member_label_issues_ = issues
+        q = np.ma.masked_array([s.get("q", 0.0) for s in settings], mask=["q" not in s for s in settings])
+        self.cv_results_ = {
+            "params": [dict(s) for s in settings],
+            "param_loss": np.array([s["loss"] for s in settings], dtype=object),
+            "param_q": q,
+            "holdout_score": scores,
+            "rank_holdout_score": rankdata(-scores, method="min").astype(np.int32),  # as GridSearchCV
+            "best_epoch": stopping.best_epoch_.reshape(len(settings), size).mean(1),
+            "n_label_issues": issues[:, ::size].sum(0),
+        }
+        chosen = np.arange(self.best_index_ * size, (self.best_index_ + 1) * size)
+        if self.ensemble:
+            self.predicting_members_ = np.arange(len(self.members_))
+            flagged = [m for m, s in enumerate(self.members_) if s["loss"] == "truncated"]
+        else:
+            self.predicting_members_ = chosen
+            flagged = chosen
+        votes = issues[:, flagged].sum(1) if len(flagged) else np.zeros(len(issues))
+        self.label_issues_ = votes * 2 > max(len(flagged), 1)
+
+    # -------------------------------------------------------- skorch hooks
+    def initialize_module(self):
+        if self.module is None:
+            if not hasattr(self, "_n_inputs_") or not hasattr(self, "classes_"):
+                return super().initialize_module()  # the message: sized at fit
+            self.module_ = MemberMLP(
+                n_features=self._n_inputs_,
+                n_classes=len(self.classes_),
+                n_members=self._n_members,
+                **self._table_layout(),
+                **self.get_params_for("module"),
+            )
+        else:
+            super().initialize_module()
+        self._check_member_module(self.module_)
+        return self
+
+    def _data_sizes_for(self, module):
+        sizes = super()._data_sizes_for(module)
+        if isinstance(module, type) and "n_members" in inspect.signature(module).parameters:
+            sizes.setdefault("n_members", self._n_members)
+        return sizes
+
+    def _check_member_module(self, module):
+        n = self._n_members
+        if getattr(module, "n_members", None) != n:
+            raise ValueError(
+                f"GCEClassifierCV's module must have n_members={n} (one per setting and copy); "
+                f"got {getattr(module, 'n_members', None)!r}."
+            )
+        wrong = [name for name, t in member_slices(module).items() if t.ndim == 0 or t.shape[0] != n]
+        if wrong:
+            raise ValueError(
+                f"Every weight of GCEClassifierCV's module must have the member as first dimension "
+                f"(size {n}), or be named in the module's shared_state; these are not: {wrong}."
+            )
+
+    def initialize_criterion(self):
+        if self.criterion is not None:
+            raise ValueError("Set the training losses with `losses`, not `criterion`.")
+        options = self.get_params_for("criterion")
+        clash = sorted({"q", "k"} & set(options))
+        if clash:
+            raise ValueError(f"Set {clash[0]} with GCEClassifierCV's own parameters (qs, k), not criterion__{clash[0]}.")
+        members = [(s["loss"], s.get("q", 1.0)) for s in self._settings() for _ in range(self.ensemble_size)]
+        self.criterion_ = MemberLoss(members, k=self.k, **options)
+        return self
+
+    @property
+    def _default_callbacks(self):
+        callbacks = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            ("divergence_guard", DivergenceGuard()),
+        ]
+        if isinstance(self.early_stopping, (bool, np.bool_)) and isinstance(self.n_iter_no_change, Integral):
+            callbacks.append(("member_early_stopping",
+                              MemberEarlyStopping(self.n_iter_no_change, stop_early=bool(self.early_stopping))))
+        # read by get_params and set_params, before fit has validated losses
+        losses = self.losses if isinstance(self.losses, (list, tuple, np.ndarray)) else [self.losses]
+        if any(isinstance(name, str) and name == "truncated" for name in losses):
+            callbacks.append(("truncation_pruning", TruncationPruning()))
+        if isinstance(self.verbose, Integral) and self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+        callbacks.append(("print_log", PrintLog()))
+        return callbacks
+
+    def _mean_penalty(self, penalty, weight):
+        # each member's mean, summed, as the members' losses are
+        return self.criterion_.reduce(penalty, weight)
+
+    def predict_member_proba(self, X):
+        """Every member's class probabilities for ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like of shape (n_samples, n_features), or torch Dataset
+            As for :meth:`predict_proba`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_members, n_classes)
+            Members in the order of ``members_``; ``predict_proba`` is the
+            mean over the predicting members (``predicting_members_``).
+        """
+        return self._predict_proba(X, softmax)
+
+    def _get_predict_nonlinearity(self):
+        members = getattr(self, "predicting_members_", None)
+        if members is None:  # while training: every member
+            members = np.arange(self.module_.n_members)
+        return MemberAverage(members)

@@ -1,0 +1,150 @@
+"""Early stopping per member, and the hold-out scores a member is chosen by."""
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+from ._data import rows_of
+from ._members import member_slices
+
+# skorch's EarlyStopping default: an improvement must beat the best by 0.01%.
+_THRESHOLD = 1e-4
+
+
+class MemberEarlyStopping(Callback):
+    """skorch's early stopping, run for each member of a stacked network on its own.
+
+    At the end of each epoch with validation batches, every member's loss on
+    the held-out rows is compared with its best; a member that improved is
+    copied aside (its slice of every stacked weight), one that did not counts
+    a miss. Training stops when every member has missed ``patience`` epochs
+    in a row, and at the end each member gets back the weights of its own
+    best epoch: what ``GCEClassifier``'s early stopping does for one network,
+    so a member ends as it would have in a fit of its own. With
+    ``stop_early=False`` the members train for ``max_epochs`` and keep their
+    last weights. Members that share trained weights (a common trunk) cannot
+    each go back to an epoch of their own: they stop together, on the sum
+    of their losses, as skorch's ``EarlyStopping`` would on ``valid_loss``. The history records ``valid_acc``, the best member's
+    accuracy on the (noisy) held-out labels, and ``n_members_improved``.
+
+    Parameters
+    ----------
+    patience : int
+        Epochs without improvement after which a member stops counting.
+    stop_early : bool, default=True
+    """
+
+    def __init__(self, patience, stop_early=True):
+        self.patience = patience
+        self.stop_early = stop_early
+
+    def on_train_begin(self, net, **kwargs):
+        n = net.module_.n_members
+        device = next(net.module_.parameters()).device
+        self.best_loss_ = torch.full((n,), float("inf"), device=device)
+        self.misses_ = torch.zeros(n, dtype=torch.long, device=device)
+        self.best_epoch_ = np.zeros(n, dtype=np.int64)
+        self.best_weights_ = None
+        self.dataset_valid_ = None
+        _set_active(net.module_, None)
+
+    def on_epoch_begin(self, net, dataset_valid=None, **kwargs):
+        self.dataset_valid_ = dataset_valid
+        self._sums = None
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        if training:
+            return
+        state = batch.state
+        targets = state.targets_of(batch.rows)
+        weight = state.weight_of(batch.rows, training=False)
+        weight = torch.ones(len(targets), device=targets.device) if weight is None else weight
+        with torch.no_grad():
+            losses = net.criterion_.per_sample(y_pred, targets)
+            correct = (y_pred.argmax(-1) == targets.unsqueeze(1)).to(losses.dtype)
+            sums = torch.stack([(losses * weight[:, None]).sum(0), (correct * weight[:, None]).sum(0)])
+            total = weight.sum()
+        self._sums = (sums, total) if self._sums is None else (self._sums[0] + sums, self._sums[1] + total)
+
+    def on_epoch_end(self, net, **kwargs):
+        if self._sums is None:  # nothing held out this epoch
+            return
+        sums, total = self._sums
+        loss, accuracy = sums / total.clamp_min(torch.finfo(sums.dtype).tiny)
+        epoch = len(net.history)
+        if _shares_weights(net.module_):
+            loss = loss.sum().expand_as(loss)
+        if self.stop_early:
+            threshold = self.best_loss_ * (1 - _THRESHOLD)
+            improved = loss < torch.where(torch.isinf(self.best_loss_), self.best_loss_, threshold)
+        else:
+            improved = torch.ones_like(loss, dtype=torch.bool)
+        done = self.misses_ >= self.patience
+        improved &= ~done  # a member that has stopped is not computed any more
+        self.best_loss_ = torch.where(improved, loss, self.best_loss_)
+        self.misses_ = torch.where(improved, 0, self.misses_ + 1)
+        better = improved.cpu().numpy()
+        self.best_epoch_[better] = epoch
+        self._keep_weights(net.module_, improved)
+        net.history.record("valid_acc", float(accuracy.max()))
+        net.history.record("n_members_improved", int(better.sum()))
+        if not self.stop_early:
+            return
+        done = self.misses_ >= self.patience
+        if bool(done.all()):
+            if net.verbose:
+                print(f"Stopping: no member improved its valid_loss for {self.patience} epochs.")
+            raise KeyboardInterrupt  # how skorch's EarlyStopping ends training
+        if bool(done.any()) and not _shares_weights(net.module_):
+            # Members that have stopped keep their best weights aside: train the others only.
+            _set_active(net.module_, torch.nonzero(~done).flatten())
+
+    @torch.no_grad()
+    def _keep_weights(self, module, improved):
+        if _shares_weights(module):
+            if bool(improved.any()):
+                self.best_weights_ = {k: t.detach().clone() for k, t in module.state_dict().items()}
+            return
+        weights = member_slices(module)
+        if self.best_weights_ is None:
+            self.best_weights_ = {name: t.detach().clone() for name, t in weights.items()}
+            return
+        for name, t in weights.items():
+            kept = self.best_weights_[name]
+            mask = improved.view(-1, *([1] * (t.ndim - 1))).to(kept.device)
+            kept.copy_(torch.where(mask, t.detach().to(kept.device), kept))
+
+    @torch.no_grad()
+    def on_train_end(self, net, **kwargs):
+        _set_active(net.module_, None)
+        if self.best_weights_ is None:
+            return
+        if _shares_weights(net.module_):
+            net.module_.load_state_dict(self.best_weights_)
+            return
+        for name, t in member_slices(net.module_).items():
+            t.data.copy_(self.best_weights_[name].to(t.device))
+
+
+def _set_active(module, members):
+    setter = getattr(module, "set_active_members", None)
+    if callable(setter):
+        setter(members)
+
+
+def _shares_weights(module):
+    """Whether the members of ``module`` share trained weights (a trunk)."""
+    shared = set(getattr(module, "shared_state", ()))
+    return any(name in shared for name, _ in module.named_parameters())
+
+
+def holdout_member_probabilities(net, dataset_valid):
+    """Probabilities ``(n_rows, n_members, n_classes)``, labels and weights of the held-out rows."""
+    base, rows = rows_of(dataset_valid)
+    rows = np.arange(len(base)) if rows is None else rows
+    logits = net.forward(dataset_valid, training=False, device=net.device)
+    proba = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    index = torch.as_tensor(rows, dtype=torch.long)
+    targets = base.state.targets_of(index).cpu().numpy()
+    weight = base.state.sample_weight[index.to(base.state.sample_weight.device)].cpu().numpy()
+    return proba, targets, weight

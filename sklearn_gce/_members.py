@@ -1,0 +1,438 @@
+"""Many networks in one: the stacked members of :class:`~sklearn_gce.GCEClassifierCV`.
+
+A grid of ``q`` values and losses, or an ensemble of one setting, is trained
+as ``n_members`` independent networks whose weights are stacked along a
+leading member dimension: every layer is one batched matrix product over all
+members, every batch goes through all of them, and one optimiser step updates
+them all. The loss is the *sum* of the members' losses, so each member's
+gradient is exactly the gradient of its own loss: with an element-wise
+optimiser (Adam, SGD) a member trains as it would alone on the same batches.
+"""
+
+import math
+from numbers import Integral
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .losses import _check_q, _target_log_prob, make_loss
+from .networks import (
+    _ACTIVATIONS,
+    _EMBEDDINGS,
+    MLP,
+    PiecewiseLinearEmbedding,
+    _evenly_spaced_rows,
+    piecewise_linear_ramps,
+)
+
+__all__ = ["MemberMLP", "MemberLoss"]
+
+
+def _uniform(shape, bound):
+    return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
+
+
+class _Stacked(nn.Module):
+    """A module whose weights stack the members; in training, ``active`` (indices or None) selects some."""
+
+    active = None
+
+    def pick(self, tensor):
+        return tensor if self.active is None or not self.training else tensor[self.active]
+
+
+class _MemberLinear(_Stacked):
+    """``n_members`` linear maps, initialised as ``torch.nn.Linear`` initialises one.
+
+    Takes ``(n_members, batch, in)`` or a shared ``(batch, in)`` input and
+    returns ``(n_members, batch, out)``.
+    """
+
+    def __init__(self, n_members, n_in, n_out):
+        super().__init__()
+        bound = 1 / math.sqrt(n_in) if n_in else 0.0
+        self.weight = _uniform((n_members, n_in, n_out), bound)
+        self.bias = _uniform((n_members, 1, n_out), bound)
+
+    def forward(self, X):
+        weight, bias = self.pick(self.weight), self.pick(self.bias)
+        if X.ndim == 2:
+            # One input for every member: a single (batch, in) x (in, members * out) product.
+            members, n_in, n_out = weight.shape
+            out = X @ weight.permute(1, 0, 2).reshape(n_in, members * n_out)
+            return out.view(len(X), members, n_out).transpose(0, 1) + bias
+        return torch.baddbmm(bias, X, weight)
+
+
+class _MemberBatchNorm(_Stacked):
+    """Batch normalisation of each member's features over the batch, as ``BatchNorm1d`` per member."""
+
+    def __init__(self, n_members, n_features, momentum=0.1, eps=1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n_members, 1, n_features))
+        self.bias = nn.Parameter(torch.zeros(n_members, 1, n_features))
+        self.register_buffer("running_mean", torch.zeros(n_members, 1, n_features))
+        self.register_buffer("running_var", torch.ones(n_members, 1, n_features))
+        self.momentum, self.eps = momentum, eps
+
+    def forward(self, X):
+        if self.training and X.shape[1] > 1:
+            mean = X.mean(1, keepdim=True)
+            var = X.var(1, unbiased=False, keepdim=True)
+            with torch.no_grad():
+                n = X.shape[1]
+                for stat, new in ((self.running_mean, mean), (self.running_var, var * n / (n - 1))):
+                    if self.active is None:  # (training: the active members only)
+                        stat.lerp_(new, self.momentum)
+                    else:
+                        stat[self.active] = stat[self.active].lerp(new, self.momentum)
+        else:
+            mean, var = self.pick(self.running_mean), self.pick(self.running_var)
+        return (X - mean) * torch.rsqrt(var + self.eps) * self.pick(self.weight) + self.pick(self.bias)
+
+
+class MemberMLP(_Stacked):
+    """``n_members`` independent :class:`~sklearn_gce.MLP` networks evaluated as one.
+
+    Each member has the architecture of the default ``MLP`` (standardised
+    inputs, optionally their piecewise-linear embedding and learned
+    embeddings of categorical codes, hidden blocks ``Linear -> BatchNorm ->
+    activation -> Dropout``) and weights of its own, initialised as an
+    ``MLP``'s are. What carries no weights is computed once for all members:
+    the standardisation and the embedding's ramps. The output holds every
+    member's logits, ``(batch, n_members, n_classes)``.
+
+    Parameters
+    ----------
+    n_features, n_classes : int
+        Input and output sizes (inferred at fit by ``GCEClassifierCV``).
+    n_members : int, default=1
+        Number of networks.
+    hidden_sizes, dropout, activation, batch_norm, numeric_embedding, n_bins, d_embedding, n_numeric, categorical_cardinalities
+        As in :class:`~sklearn_gce.MLP`, for every member.
+    shared_blocks : int, default=0
+        How many of the first hidden blocks (with the embeddings before them)
+        all members share: a common trunk, computed once per batch and
+        trained by every member's loss, under heads of their own. ``0``: the
+        members share no weight. A shared trunk costs about one network
+        whatever the number of members, but its members are no longer
+        independent networks (they stop early together).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_gce import MemberMLP
+    >>> net = MemberMLP(n_features=4, n_classes=3, n_members=5, hidden_sizes=(8,))
+    >>> net.set_input_scaling(torch.randn(50, 4))
+    >>> net.eval()(torch.zeros(2, 4)).shape
+    torch.Size([2, 5, 3])
+    """
+
+    @property
+    def shared_state(self):
+        """State-dict keys without a member dimension: computed once for all members."""
+        fixed = ("input_mean", "input_scale", "edges", "cardinalities", "offsets")
+        return tuple(k for k in self.state_dict() if k in fixed or k.startswith("trunk"))
+
+    def set_active_members(self, members):
+        """Train only ``members`` (indices; ``None``: all) until called again.
+
+        In training mode the others' logits are zeros, with no gradient:
+        members that have stopped (early stopping keeps their best weights
+        aside) cost nothing. Evaluation (validation, prediction, the
+        truncated loss's re-weighting) computes every member.
+        """
+        active = None if members is None else torch.as_tensor(members, dtype=torch.long,
+                                                              device=self.layers[0].weight.device)
+        if active is not None and len(active) == self.n_members:
+            active = None
+        for module in self.modules():
+            if isinstance(module, _Stacked):
+                module.active = active
+
+    def __init__(
+        self,
+        n_features,
+        n_classes,
+        n_members=1,
+        hidden_sizes=(256, 256),
+        dropout=0.3,
+        activation="relu",
+        batch_norm=True,
+        numeric_embedding="piecewise_linear",
+        n_bins=16,
+        d_embedding=8,
+        n_numeric=None,
+        categorical_cardinalities=(),
+        shared_blocks=0,
+    ):
+        super().__init__()
+        if not (isinstance(n_members, Integral) and n_members >= 1):
+            raise ValueError(f"n_members must be an int >= 1, got {n_members!r}.")
+        hidden_sizes = list(hidden_sizes)
+        if not (isinstance(shared_blocks, Integral) and 0 <= shared_blocks <= len(hidden_sizes)):
+            raise ValueError(
+                f"shared_blocks must be an int in [0, {len(hidden_sizes)}] (the hidden blocks), "
+                f"got {shared_blocks!r}."
+            )
+        self.n_members, self.shared_blocks = int(n_members), int(shared_blocks)
+        if shared_blocks:
+            self._build_trunk(n_features, n_classes, hidden_sizes, dropout, activation, batch_norm,
+                              numeric_embedding, n_bins, d_embedding, n_numeric, categorical_cardinalities)
+            return
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}.")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        if numeric_embedding not in _EMBEDDINGS:
+            raise ValueError(
+                f"numeric_embedding must be one of {list(_EMBEDDINGS)}, got {numeric_embedding!r}."
+            )
+        cardinalities = [int(n) for n in categorical_cardinalities]
+        n_dense = n_features - len(cardinalities)
+        if n_dense < 0:
+            raise ValueError(f"{len(cardinalities)} categorical columns do not fit in n_features={n_features}.")
+        n_numeric = n_dense if n_numeric is None else n_numeric
+        if not (isinstance(n_numeric, Integral) and 0 <= n_numeric <= n_dense):
+            raise ValueError(f"n_numeric must be an int in [0, {n_dense}], got {n_numeric!r}.")
+        self.n_numeric = int(n_numeric)
+        self.register_buffer("input_mean", torch.zeros(n_dense))
+        self.register_buffer("input_scale", torch.ones(n_dense))
+        M = self.n_members
+        # The ramps (no weights) are computed once; each member maps them with its own weights.
+        self.n_bins = int(n_bins) if numeric_embedding and n_numeric else 0
+        width_private = 0
+        if self.n_bins:
+            PiecewiseLinearEmbedding(n_numeric, n_bins, d_embedding)  # checks n_bins and d_embedding
+            self.register_buffer("edges", torch.linspace(-2, 2, n_bins + 1).repeat(n_numeric, 1))
+            self.embedding_weight = nn.Parameter(torch.randn(M, n_numeric, n_bins, d_embedding) / n_bins**0.5)
+            self.embedding_bias = nn.Parameter(torch.zeros(M, 1, n_numeric, d_embedding))
+            width_private += n_numeric * d_embedding
+        self.categorical = None
+        if cardinalities:
+            sizes = torch.tensor(cardinalities, dtype=torch.long)
+            self.register_buffer("cardinalities", sizes)
+            self.register_buffer("offsets", 1 + torch.cumsum(sizes, 0) - sizes)
+            table = torch.randn(M, 1 + int(sizes.sum()), d_embedding)
+            table[:, 0] = 0  # unknown codes: a zero vector, never trained
+            self.categorical = nn.Parameter(table)
+            width_private += len(cardinalities) * d_embedding
+        # The first layer: standardised inputs (shared) and each member's embeddings.
+        sizes = list(hidden_sizes) + [n_classes]
+        width = n_dense + width_private
+        first = _MemberLinear(M, width, sizes[0])
+        self.first_shared = nn.Parameter(first.weight.data[:, :n_dense].clone())
+        self.first_private = nn.Parameter(first.weight.data[:, n_dense:].clone())
+        self.first_bias = first.bias
+        self.norms = nn.ModuleList(
+            [_MemberBatchNorm(M, size) if batch_norm else nn.Identity() for size in hidden_sizes]
+        )
+        self.activation = _ACTIVATIONS[activation]()
+        self.dropout = nn.Dropout(dropout)
+        self.layers = nn.ModuleList([_MemberLinear(M, a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+
+    def _build_trunk(self, n_features, n_classes, hidden_sizes, dropout, activation, batch_norm, *embedding):
+        s, M = self.shared_blocks, self.n_members
+        # The trunk is an MLP whose last layer is the s-th hidden layer.
+        self.trunk = MLP(n_features, hidden_sizes[s - 1], hidden_sizes[: s - 1], dropout, activation,
+                         batch_norm, *embedding)
+        self.trunk_out = nn.Sequential(
+            nn.BatchNorm1d(hidden_sizes[s - 1]) if batch_norm else nn.Identity(),
+            _ACTIVATIONS[activation](),
+            nn.Dropout(dropout),
+        )
+        sizes = hidden_sizes[s - 1:] + [n_classes]
+        self.norms = nn.ModuleList(
+            [_MemberBatchNorm(M, size) if batch_norm else nn.Identity() for size in hidden_sizes[s:]]
+        )
+        self.activation = _ACTIVATIONS[activation]()
+        self.dropout = nn.Dropout(dropout)
+        self.layers = nn.ModuleList([_MemberLinear(M, a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+
+    @torch.no_grad()
+    def set_input_scaling(self, X):
+        """Standardise inputs with the mean and spread of ``X``; set the embedding's bins (as ``MLP``)."""
+        if self.shared_blocks:
+            return self.trunk.set_input_scaling(X)
+        X = torch.as_tensor(X, dtype=torch.float32, device=self.input_mean.device)
+        X = X.reshape(len(X), -1)[:, : len(self.input_mean)]
+        self.input_mean.copy_(X.mean(0))
+        scale = X.std(0, unbiased=False)
+        self.input_scale.copy_(torch.where(scale > 0, scale, torch.ones_like(scale)))
+        if self.n_bins:
+            sample = (_evenly_spaced_rows(X) - self.input_mean) / self.input_scale
+            bins = PiecewiseLinearEmbedding(self.n_numeric, self.n_bins, 1).to(self.edges.device)
+            bins.set_bins(sample[:, : self.n_numeric])
+            self.edges.copy_(bins.edges)
+
+    def forward(self, X):
+        if self.shared_blocks:
+            h = self.layers[0](self.trunk_out(self.trunk(X)))
+            for norm, layer in zip(self.norms, self.layers[1:]):
+                h = layer(self.dropout(self.activation(norm(h))))
+            return self._all_members(h)
+        X = X.reshape(len(X), -1)
+        n_dense = len(self.input_mean)
+        dense = ((X if X.shape[1] == n_dense else X[:, :n_dense]) - self.input_mean) / self.input_scale
+        # (members, batch, hidden): the shared inputs in one product for all members
+        h = torch.einsum("bi,mio->mbo", dense, self.pick(self.first_shared)) + self.pick(self.first_bias)
+        private = []
+        if self.n_bins:
+            numeric = dense if self.n_numeric == n_dense else dense[:, : self.n_numeric]
+            ramps = piecewise_linear_ramps(numeric, self.edges)
+            emb = torch.einsum("bft,mftd->mbfd", ramps, self.pick(self.embedding_weight))
+            emb = emb + self.pick(self.embedding_bias)
+            private.append(torch.relu(emb).flatten(2))
+        if self.categorical is not None:
+            codes = X[:, n_dense:].long()
+            known = (codes >= 0) & (codes < self.cardinalities)
+            index = torch.where(known, codes + self.offsets, 0)
+            # unknown codes read row 0, times 0: a zero vector that never trains
+            vectors = self.pick(self.categorical)[:, index] * known.unsqueeze(-1).to(dense.dtype)
+            private.append(vectors.flatten(2))
+        if private:
+            private = torch.cat(private, -1) if len(private) > 1 else private[0]
+            h = torch.baddbmm(h, private, self.pick(self.first_private))
+        for norm, layer in zip(self.norms, self.layers):
+            h = layer(self.dropout(self.activation(norm(h))))
+        return self._all_members(h)
+
+    def _all_members(self, h):
+        """``(members, batch, classes)`` of the active members to ``(batch, n_members, classes)``."""
+        if self.active is None or not self.training:
+            return h.transpose(0, 1)
+        out = h.new_zeros(h.shape[1], self.n_members, h.shape[2])
+        out[:, self.active] = h.transpose(0, 1)
+        return out
+
+
+def member_slices(module):
+    """The weights of a stacked ``module``, each with the member as first dimension (name -> tensor).
+
+    Every entry of the state dict but those the module names in its
+    ``shared_state``. Per-member snapshots (early stopping keeps each
+    member's best epoch) copy slices of these tensors.
+    """
+    shared = set(getattr(module, "shared_state", ()))
+    return {name: t for name, t in module.state_dict(keep_vars=True).items() if name not in shared}
+
+
+class MemberLoss(nn.Module):
+    """The sum over members of each member's loss on the same batch.
+
+    Parameters
+    ----------
+    settings : list of (str, float)
+        ``(loss, q)`` for each member, in the order of the network's member
+        dimension; ``q`` is used by ``'gce'`` and ``'truncated'`` only.
+    k : float, default=0.5
+        Truncation threshold of the ``'truncated'`` members.
+    **params
+        Options of the other losses (``alpha``, ``beta``, ...), as
+        ``criterion__*`` sets them for ``GCEClassifier``.
+
+    The forward pass takes logits ``(batch, n_members, n_classes)``, targets
+    ``(batch,)`` and optional weights ``(batch,)`` or ``(batch, n_members)``;
+    each member's term is its weighted mean, as :mod:`sklearn_gce.losses`
+    computes it, and the terms are summed.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_gce import GCELoss, MemberLoss
+    >>> loss = MemberLoss([("gce", 0.3), ("gce", 1.0), ("ce", 0.7)])
+    >>> logits, target = torch.randn(6, 3, 4), torch.randint(0, 4, (6,))
+    >>> per_member = loss.per_member(logits, target)
+    >>> torch.allclose(per_member[1], GCELoss(q=1.0)(logits[:, 1], target))
+    True
+    """
+
+    def __init__(self, settings, k=0.5, **params):
+        super().__init__()
+        self.settings = [(str(name), float(q)) for name, q in settings]
+        if not self.settings:
+            raise ValueError("MemberLoss needs at least one member.")
+        self.k = k
+        # The Lq members (gce, truncated) are computed together, whatever
+        # their q; any other loss once for its members stacked in the batch.
+        groups = {}
+        for m, (name, q) in enumerate(self.settings):
+            if name in ("gce", "truncated"):
+                _check_q(q)
+            groups.setdefault("lq" if name in ("gce", "truncated") else name, []).append(m)
+        truncated = torch.tensor([name == "truncated" for name, _ in self.settings])
+        if truncated.any() and not 0 < k < 1:
+            raise ValueError(f"k must be in (0, 1), got {k!r}.")
+        self.groups = {}
+        for name, members in groups.items():
+            loss = None if name == "lq" else make_loss(name, reduction="none", **params)
+            self.groups[name] = (members, loss)
+            if loss is not None:
+                self.add_module(f"loss_{name}", loss)
+        q = torch.tensor([q for _, q in self.settings])
+        self.register_buffer("q", q)
+        self.register_buffer("truncated", truncated)
+        # The truncated loss is L_q(p) - L_q(k) (see TruncatedGCELoss); 0 for gce.
+        self.register_buffer("lq_k", torch.where(truncated, (1 - k**q) / q, torch.zeros_like(q)))
+
+    def per_sample(self, input, target):
+        """Per-sample, per-member losses, ``(batch, n_members)``."""
+        if input.ndim != 3 or input.shape[1] != len(self.settings):
+            raise ValueError(
+                f"The network must return logits of shape (batch, n_members={len(self.settings)}, "
+                f"n_classes), got {tuple(input.shape)}."
+            )
+        B, M, C = input.shape
+        columns = [None] * M
+        for name, (members, loss) in self.groups.items():
+            index = slice(None) if len(members) == M else torch.tensor(members, device=input.device)
+            logits = input[:, index]
+            if loss is None:
+                _, log_p_y = _target_log_prob(logits, target.unsqueeze(1).expand(B, len(members)))
+                q, lq_k = self.q[index], self.lq_k[index]
+                values = -torch.expm1(q * log_p_y) / q - lq_k
+            else:
+                flat = logits.reshape(B * len(members), C)
+                values = loss(flat, target.repeat_interleave(len(members))).view(B, len(members))
+            if len(members) == M:
+                return values
+            for j, m in enumerate(members):
+                columns[m] = values[:, j]
+        return torch.stack(columns, 1)
+
+    def reduce(self, values, weight=None):
+        """Each member's weighted mean of per-sample ``values`` ``(batch, n_members)``, summed.
+
+        ``weight`` is ``None``, ``(batch,)`` or ``(batch, n_members)``.
+        """
+        return self.member_means(values, weight).sum()
+
+    @staticmethod
+    def member_means(values, weight=None):
+        """Each member's weighted mean of ``values`` ``(batch, n_members)``: ``(n_members,)``."""
+        if weight is None:
+            return values.mean(0)
+        weight = weight.to(values.dtype)
+        weight = weight.unsqueeze(1).expand_as(values) if weight.ndim == 1 else weight
+        # a member whose every sample is pruned contributes 0, not NaN
+        total = weight.sum(0).clamp_min(torch.finfo(values.dtype).tiny)
+        return (values * weight).sum(0) / total
+
+    def per_member(self, input, target, weight=None):
+        """Each member's (weighted) mean loss, ``(n_members,)``."""
+        return self.member_means(self.per_sample(input, target), weight)
+
+    def forward(self, input, target, weight=None):
+        return self.reduce(self.per_sample(input, target), weight)
+
+    @torch.no_grad()
+    def optimal_weight(self, input, target):
+        """The truncated members' keep-weights for a fixed network, ``(batch, n_members)``.
+
+        1 where the member gives the label a probability above ``k``, else 0;
+        always 1 for the other members.
+        """
+        B, M, _ = input.shape
+        _, log_p_y = _target_log_prob(input, target.unsqueeze(1).expand(B, M))
+        return ((log_p_y > math.log(self.k)) | ~self.truncated).float()
