@@ -100,6 +100,13 @@ def seeded_torch(seed, device):
 _SCHEDULE = [Interval(Integral, 1, None, closed="left"), Interval(RealNotInt, 0, 1, closed="neither")]
 
 
+def init_skorch(net, **params):
+    """skorch's ``NeuralNet.__init__`` with this package's defaults: softmax predictions, shuffled batches."""
+    params.setdefault("predict_nonlinearity", softmax)
+    params.setdefault("iterator_train__shuffle", True)
+    NeuralNet.__init__(net, **params)
+
+
 def _reads_batch_losses(callback):
     """Whether a callback may read each batch's loss in the history as the batch ends."""
     if isinstance(callback, type) or type(callback).on_batch_end is Callback.on_batch_end:
@@ -362,21 +369,9 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         criterion=None,
         **kwargs,
     ):
-        kwargs.setdefault("predict_nonlinearity", softmax)
-        kwargs.setdefault("iterator_train__shuffle", True)
-        super().__init__(
-            module=module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            callbacks=callbacks,
-            verbose=verbose,
-            device=device,
-            **kwargs,
-        )
+        init_skorch(self, module=module, criterion=criterion, optimizer=optimizer, lr=lr,
+                    max_epochs=max_epochs, batch_size=batch_size, train_split=train_split,
+                    callbacks=callbacks, verbose=verbose, device=device, **kwargs)
         self.loss = loss
         self.q = q
         self.k = k

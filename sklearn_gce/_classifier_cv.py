@@ -10,10 +10,9 @@ from scipy.stats import rankdata
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from skorch import NeuralNet
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog, ProgressBar
 
-from ._classifier import GCEClassifier, softmax
+from ._classifier import GCEClassifier, init_skorch, softmax
 from ._divergence import DivergenceGuard
 from ._member_selection import MemberEarlyStopping, holdout_member_probabilities
 from ._members import MemberLoss, MemberMLP, member_slices
@@ -196,22 +195,9 @@ class GCEClassifierCV(GCEClassifier):
         criterion=None,
         **kwargs,
     ):
-        kwargs.setdefault("predict_nonlinearity", softmax)
-        kwargs.setdefault("iterator_train__shuffle", True)
-        NeuralNet.__init__(
-            self,
-            module=module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            callbacks=callbacks,
-            verbose=verbose,
-            device=device,
-            **kwargs,
-        )
+        init_skorch(self, module=module, criterion=criterion, optimizer=optimizer, lr=lr,
+                    max_epochs=max_epochs, batch_size=batch_size, train_split=train_split,
+                    callbacks=callbacks, verbose=verbose, device=device, **kwargs)
         self.qs = qs
         self.losses = losses
         self.ensemble_size = ensemble_size

@@ -23,6 +23,7 @@ from .networks import (
     MLP,
     PiecewiseLinearEmbedding,
     _evenly_spaced_rows,
+    check_mlp_options,
     piecewise_linear_ramps,
 )
 
@@ -78,8 +79,7 @@ class _MemberBatchNorm(_Stacked):
 
     def forward(self, X):
         if self.training and X.shape[1] > 1:
-            mean = X.mean(1, keepdim=True)
-            var = X.var(1, unbiased=False, keepdim=True)
+            var, mean = torch.var_mean(X, 1, correction=0, keepdim=True)
             with torch.no_grad():
                 n = X.shape[1]
                 for stat, new in ((self.running_mean, mean), (self.running_var, var * n / (n - 1))):
@@ -181,21 +181,10 @@ class MemberMLP(_Stacked):
             self._build_trunk(n_features, n_classes, hidden_sizes, dropout, activation, batch_norm,
                               numeric_embedding, n_bins, d_embedding, n_numeric, categorical_cardinalities)
             return
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}.")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
-        if numeric_embedding not in _EMBEDDINGS:
-            raise ValueError(
-                f"numeric_embedding must be one of {list(_EMBEDDINGS)}, got {numeric_embedding!r}."
-            )
         cardinalities = [int(n) for n in categorical_cardinalities]
-        n_dense = n_features - len(cardinalities)
-        if n_dense < 0:
-            raise ValueError(f"{len(cardinalities)} categorical columns do not fit in n_features={n_features}.")
-        n_numeric = n_dense if n_numeric is None else n_numeric
-        if not (isinstance(n_numeric, Integral) and 0 <= n_numeric <= n_dense):
-            raise ValueError(f"n_numeric must be an int in [0, {n_dense}], got {n_numeric!r}.")
+        n_dense, n_numeric = check_mlp_options(
+            n_features, dropout, activation, numeric_embedding, n_numeric, cardinalities
+        )
         self.n_numeric = int(n_numeric)
         self.register_buffer("input_mean", torch.zeros(n_dense))
         self.register_buffer("input_scale", torch.ones(n_dense))

@@ -160,6 +160,34 @@ class CategoricalEmbedding(nn.Module):
         return self.table(torch.where(known, codes + self.offsets, 0)).reshape(len(codes), -1)
 
 
+def check_mlp_options(n_features, dropout, activation, numeric_embedding, n_numeric, categorical_cardinalities):
+    """Check the options an :class:`MLP` shares with its stacked form; ``(n_dense, n_numeric)``.
+
+    ``n_dense`` counts the columns before the categorical codes; ``n_numeric``
+    (``None``: all of them) is checked against it.
+    """
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}.")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+    if numeric_embedding not in _EMBEDDINGS:
+        raise ValueError(
+            f"numeric_embedding must be one of {list(_EMBEDDINGS)}, got {numeric_embedding!r}."
+        )
+    n_codes = len(categorical_cardinalities)
+    n_dense = n_features - n_codes
+    if n_dense < 0:
+        raise ValueError(f"{n_codes} categorical columns do not fit in n_features={n_features}.")
+    if n_numeric is None:
+        n_numeric = n_dense
+    if not (isinstance(n_numeric, Integral) and 0 <= n_numeric <= n_dense):
+        raise ValueError(
+            f"n_numeric must be an int in [0, {n_dense}] (the columns before the "
+            f"categorical codes), got {n_numeric!r}."
+        )
+    return n_dense, int(n_numeric)
+
+
 class MLP(nn.Module):
     """Multilayer perceptron returning logits.
 
@@ -248,29 +276,10 @@ class MLP(nn.Module):
         categorical_cardinalities=(),
     ):
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}."
-            )
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
-        if numeric_embedding not in _EMBEDDINGS:
-            raise ValueError(
-                f"numeric_embedding must be one of {list(_EMBEDDINGS)}, got {numeric_embedding!r}."
-            )
+        n_dense, n_numeric = check_mlp_options(
+            n_features, dropout, activation, numeric_embedding, n_numeric, categorical_cardinalities
+        )
         n_codes = len(categorical_cardinalities)
-        n_dense = n_features - n_codes
-        if n_dense < 0:
-            raise ValueError(
-                f"{n_codes} categorical columns do not fit in n_features={n_features}."
-            )
-        if n_numeric is None:
-            n_numeric = n_dense
-        if not (isinstance(n_numeric, Integral) and 0 <= n_numeric <= n_dense):
-            raise ValueError(
-                f"n_numeric must be an int in [0, {n_dense}] (the columns before the "
-                f"categorical codes), got {n_numeric!r}."
-            )
         self.n_numeric = int(n_numeric)
         self.register_buffer("input_mean", torch.zeros(n_dense))
         self.register_buffer("input_scale", torch.ones(n_dense))
