@@ -160,8 +160,8 @@ def scorecard(df, method="GCE (gce)"):
             continue
         gap = (piv[method] - piv[base].max(1)).dropna()
         worst = gap.idxmin()
-        clean = gap.index.get_level_values("noise") == "none"
-        hist = (piv[method] - piv["HistGB"]).dropna()[clean] if "HistGB" in piv else pd.Series(dtype=float)
+        hist = (piv[method] - piv["HistGB"]).dropna() if "HistGB" in piv else pd.Series(dtype=float)
+        hist = hist[hist.index.get_level_values("noise") == "none"]
         rows.append({
             "seeds": label,
             "settings": len(gap),
