@@ -898,8 +898,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         return self._predict_proba(X, self._get_predict_nonlinearity())
 
     def _predict_proba(self, X, nonlinearity):
-        """``nonlinearity`` of the network's outputs for ``X``, as one array on the host."""
-        check_is_fitted(self)
+        """``nonlinearity`` of the network's outputs for ``X`` (a fitted model), as one array on the host."""
         if not is_dataset(X):
             X = validate_features(self, X, reset=False)
         # Kept on the device and copied to the host in large chunks: skorch

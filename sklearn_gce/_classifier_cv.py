@@ -10,6 +10,7 @@ from scipy.stats import rankdata
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog, ProgressBar
 
 from ._classifier import GCEClassifier, init_skorch, softmax
@@ -413,6 +414,7 @@ class GCEClassifierCV(GCEClassifier):
             Members in the order of ``members_``; ``predict_proba`` is the
             mean over the predicting members (``predicting_members_``).
         """
+        check_is_fitted(self)
         return self._predict_proba(X, softmax)
 
     def _get_predict_nonlinearity(self):
