@@ -92,9 +92,29 @@ class GCEClassifierCV(GCEClassifier):
         setting predicts with the mean of its members' probabilities (TabM's
         recipe, Gorishniy et al., ICLR 2025, uses 32 members of one setting:
         ``qs=(0.8,), losses=('gce',), ensemble_size=32``).
-    ensemble : bool, default=False
-        Predict with the mean of every member's probabilities instead of
-        those of the chosen setting.
+    ensemble : bool or int, default=False
+        Predict with the mean of the probabilities of the best settings'
+        members on the hold-out instead of the chosen setting's: ``True``,
+        the better half of the settings; an int ``n``, the ``n`` best.
+        Averaging the better half was, on recorded fits of three tables
+        (seeds 0 and 1, no label noise and 40% symmetric or pair-flip
+        noise), at or above the chosen setting in 17 of 18 and above the
+        mean of every member by 0.3 points; picking members greedily on the
+        noisy hold-out (Caruana et al., 2004) fitted its noise and scored
+        lower.
+    n_iter_no_change_behind : int or None, default=3
+        The members race: a setting whose accuracy on the held-out labels
+        (at its best epoch so far) trails the best setting's stops after
+        this many epochs without improving its held-out loss, instead of
+        ``n_iter_no_change``, as successive halving drops the candidates
+        that fall behind. The epochs go to the settings that can still be
+        chosen; the default (3) was chosen, among 2 to 10 and rules of
+        successive halving, on recorded fits of three tables under four
+        noise types (seeds 0 and 1; on seed 2 it cost -0.2 points of clean
+        accuracy on average for 2.3x fewer member-epochs, see the user
+        guide). ``None``: every member runs to its own early stopping. Not
+        used with ``ensemble`` (the ensemble needs its members trained) or when the
+        members share weights.
     k, prune_start, prune_every, max_epochs, early_stopping, validation_fraction, n_iter_no_change, elr_lambda, elr_beta, lr, batch_size, optimizer, device, random_state, verbose, callbacks, train_split, criterion, **kwargs
         As for :class:`~sklearn_gce.GCEClassifier`, for every member.
         ``fit`` always holds out ``validation_fraction`` of the rows (the
@@ -109,8 +129,10 @@ class GCEClassifierCV(GCEClassifier):
         ``params`` (dicts), ``param_loss``, ``param_q`` (masked where the
         loss has no q), ``holdout_score`` (accuracy on the noisy hold-out of
         the setting's averaged members), ``rank_holdout_score``,
-        ``best_epoch`` (mean over the setting's members) and
-        ``n_label_issues`` (rows pruned by the setting's first member).
+        ``best_epoch`` (mean over the setting's members),
+        ``stopped_behind`` (whether the race stopped it, see
+        ``n_iter_no_change_behind``) and ``n_label_issues`` (rows pruned by
+        the setting's first member).
     best_index_ : int
         Index in ``cv_results_`` of the chosen setting (the highest
         ``holdout_score``; ties go to the first).
@@ -120,19 +142,21 @@ class GCEClassifierCV(GCEClassifier):
     best_score_ : float
         Its ``holdout_score``.
     ensemble_holdout_score_ : float
-        Accuracy on the noisy hold-out of the mean of all members.
+        Accuracy on the noisy hold-out of the ensemble: the members that
+        ``ensemble`` averages (the better half of the settings with
+        ``ensemble=False``, as trained).
     members_ : list of dict
         The setting of each member, in the order of the network's member
         dimension (see :meth:`predict_member_proba`).
     predicting_members_ : ndarray of int
         The members whose probabilities ``predict_proba`` averages: those
-        of the chosen setting, or all with ``ensemble=True``.
+        of the chosen setting, or of the ensemble's settings.
     member_label_issues_ : ndarray of bool, shape (n_samples, n_members)
         Each truncated member's suspected label errors (see
         ``GCEClassifier.label_issues_``); all ``False`` for other members.
     label_issues_ : ndarray of bool, shape (n_samples,)
-        The rows flagged by most members of the chosen setting (of all the
-        truncated members with ``ensemble=True``).
+        The rows flagged by most members of the chosen setting (of the
+        ensemble's truncated members with ``ensemble``).
     classes_, n_features_in_, feature_names_in_, encoder_, module_, criterion_, optimizer_, history_
         As for ``GCEClassifier``. The history's ``valid_acc`` is the best
         member's accuracy on the noisy hold-out at each epoch.
@@ -162,7 +186,8 @@ class GCEClassifierCV(GCEClassifier):
         "qs": ["array-like"],
         "losses": ["array-like"],
         "ensemble_size": [Interval(Integral, 1, None, closed="left")],
-        "ensemble": ["boolean"],
+        "ensemble": ["boolean", Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change_behind": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     # The class's own grid replaces GCEClassifier's loss, q and noise correction.
@@ -183,6 +208,7 @@ class GCEClassifierCV(GCEClassifier):
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=20,
+        n_iter_no_change_behind=3,
         elr_lambda=0.0,
         elr_beta=0.7,
         lr=1e-3,
@@ -209,6 +235,7 @@ class GCEClassifierCV(GCEClassifier):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.n_iter_no_change_behind = n_iter_no_change_behind
         self.elr_lambda = elr_lambda
         self.elr_beta = elr_beta
         self.random_state = random_state
@@ -301,9 +328,11 @@ class GCEClassifierCV(GCEClassifier):
         by_setting = proba.reshape(len(proba), len(settings), size, -1).mean(2)
         correct = by_setting.argmax(-1) == targets[:, None]
         scores = (correct * weight[:, None]).sum(0) / weight.sum()
-        ensemble_correct = proba.mean(1).argmax(-1) == targets
-        self.ensemble_holdout_score_ = float((ensemble_correct * weight).sum() / weight.sum())
         self.best_index_ = int(np.argmax(scores))
+        ranked = np.argsort(-scores, kind="stable")[:self._n_ensembled(len(settings))]
+        ensemble = (np.sort(ranked)[:, None] * size + np.arange(size)).ravel()
+        ensemble_correct = proba[:, ensemble].mean(1).argmax(-1) == targets
+        self.ensemble_holdout_score_ = float((ensemble_correct * weight).sum() / weight.sum())
         self.best_params_ = dict(settings[self.best_index_])
         self.best_score_ = float(scores[self.best_index_])
         issues = self.label_issues_  # (n_samples, n_members), set by _train
@@ -316,17 +345,24 @@ class GCEClassifierCV(GCEClassifier):
             "holdout_score": scores,
             "rank_holdout_score": rankdata(-scores, method="min").astype(np.int32),  # as GridSearchCV
             "best_epoch": stopping.best_epoch_.reshape(len(settings), size).mean(1),
+            "stopped_behind": stopping.stopped_behind_.cpu().numpy().reshape(len(settings), size).any(1),
             "n_label_issues": issues[:, ::size].sum(0),
         }
         chosen = np.arange(self.best_index_ * size, (self.best_index_ + 1) * size)
         if self.ensemble:
-            self.predicting_members_ = np.arange(len(self.members_))
-            flagged = [m for m, s in enumerate(self.members_) if s["loss"] == "truncated"]
+            self.predicting_members_ = ensemble
+            flagged = [m for m in ensemble if self.members_[m]["loss"] == "truncated"]
         else:
             self.predicting_members_ = chosen
             flagged = chosen
         votes = issues[:, flagged].sum(1) if len(flagged) else np.zeros(len(issues))
         self.label_issues_ = votes * 2 > max(len(flagged), 1)
+
+    def _n_ensembled(self, n_settings):
+        """How many of the best settings the ensemble averages."""
+        if isinstance(self.ensemble, (bool, np.bool_)):
+            return -(-n_settings // 2)  # the better half
+        return min(int(self.ensemble), n_settings)
 
     # -------------------------------------------------------- skorch hooks
     def initialize_module(self):
@@ -385,8 +421,11 @@ class GCEClassifierCV(GCEClassifier):
             ("divergence_guard", DivergenceGuard()),
         ]
         if isinstance(self.early_stopping, (bool, np.bool_)) and isinstance(self.n_iter_no_change, Integral):
-            callbacks.append(("member_early_stopping",
-                              MemberEarlyStopping(self.n_iter_no_change, stop_early=bool(self.early_stopping))))
+            behind = None if self.ensemble else self.n_iter_no_change_behind
+            size = self.ensemble_size if isinstance(self.ensemble_size, Integral) else 1
+            callbacks.append(("member_early_stopping", MemberEarlyStopping(
+                self.n_iter_no_change, stop_early=bool(self.early_stopping),
+                patience_behind=behind if isinstance(behind, Integral) else None, group_size=size)))
         # read by get_params and set_params, before fit has validated losses
         losses = self.losses if isinstance(self.losses, (list, tuple, np.ndarray)) else [self.losses]
         if any(isinstance(name, str) and name == "truncated" for name in losses):

@@ -24,19 +24,37 @@ class MemberEarlyStopping(Callback):
     ``stop_early=False`` the members train for ``max_epochs`` and keep their
     last weights. Members that share trained weights (a common trunk) cannot
     each go back to an epoch of their own: they stop together, on the sum
-    of their losses, as skorch's ``EarlyStopping`` would on ``valid_loss``. The history records ``valid_acc``, the best member's
-    accuracy on the (noisy) held-out labels, and ``n_members_improved``.
+    of their losses, as skorch's ``EarlyStopping`` would on ``valid_loss``.
+    The history records ``valid_acc``, the best member's accuracy on the
+    (noisy) held-out labels, ``n_members_improved``, and each member's
+    ``member_valid_loss`` and ``member_valid_acc`` (lists, in member order).
+
+    With ``patience_behind``, the members also race, as in successive
+    halving: a member whose accuracy on the held-out labels (at its best
+    epoch so far) trails the best member's, and whose loss has not improved
+    for ``patience_behind`` epochs, stops then instead of after
+    ``patience``. The epochs go to the members that can still be chosen.
+    Runs of ``group_size`` consecutive members (the copies of a setting)
+    race as one: on the mean of their accuracies, stopped together once
+    none of them has improved lately.
 
     Parameters
     ----------
     patience : int
         Epochs without improvement after which a member stops counting.
     stop_early : bool, default=True
+    patience_behind : int or None, default=None
+        Epochs without improvement after which a member that trails stops;
+        ``None``: no race.
+    group_size : int, default=1
+        Consecutive members that race as one.
     """
 
-    def __init__(self, patience, stop_early=True):
+    def __init__(self, patience, stop_early=True, patience_behind=None, group_size=1):
         self.patience = patience
         self.stop_early = stop_early
+        self.patience_behind = patience_behind
+        self.group_size = group_size
 
     def on_train_begin(self, net, **kwargs):
         n = net.module_.n_members
@@ -44,6 +62,8 @@ class MemberEarlyStopping(Callback):
         self.best_loss_ = torch.full((n,), float("inf"), device=device)
         self.misses_ = torch.zeros(n, dtype=torch.long, device=device)
         self.best_epoch_ = np.zeros(n, dtype=np.int64)
+        self.best_accuracy_ = torch.zeros(n, device=device)
+        self.stopped_behind_ = torch.zeros(n, dtype=torch.bool, device=device)
         self.best_weights_ = None
         self.dataset_valid_ = None
         _set_active(net.module_, None)
@@ -79,18 +99,25 @@ class MemberEarlyStopping(Callback):
             improved = loss < torch.where(torch.isinf(self.best_loss_), self.best_loss_, threshold)
         else:
             improved = torch.ones_like(loss, dtype=torch.bool)
-        done = self.misses_ >= self.patience
+        done = (self.misses_ >= self.patience) | self.stopped_behind_
         improved &= ~done  # a member that has stopped is not computed any more
         self.best_loss_ = torch.where(improved, loss, self.best_loss_)
+        self.best_accuracy_ = torch.where(improved, accuracy, self.best_accuracy_)
         self.misses_ = torch.where(improved, 0, self.misses_ + 1)
         better = improved.cpu().numpy()
         self.best_epoch_[better] = epoch
         self._keep_weights(net.module_, improved)
         net.history.record("valid_acc", float(accuracy.max()))
         net.history.record("n_members_improved", int(better.sum()))
+        net.history.record("member_valid_loss", loss.tolist())
+        net.history.record("member_valid_acc", accuracy.tolist())
         if not self.stop_early:
             return
-        done = self.misses_ >= self.patience
+        done = (self.misses_ >= self.patience) | self.stopped_behind_
+        if self.patience_behind is not None and not _shares_weights(net.module_):
+            self.stopped_behind_ |= self._behind(done)
+            done |= self.stopped_behind_
+        net.history.record("n_members_training", int((~done).sum()))
         if bool(done.all()):
             if net.verbose:
                 print(f"Stopping: no member improved its valid_loss for {self.patience} epochs.")
@@ -98,6 +125,16 @@ class MemberEarlyStopping(Callback):
         if bool(done.any()) and not _shares_weights(net.module_):
             # Members that have stopped keep their best weights aside: train the others only.
             _set_active(net.module_, torch.nonzero(~done).flatten())
+
+    def _behind(self, done):
+        """Members that trail the leading group and have not improved for ``patience_behind`` epochs."""
+        size = self.group_size
+        score = self.best_accuracy_.view(-1, size).mean(1)
+        # stale: no member of the group improved lately (a stopped member counts as stale)
+        fresh = (self.misses_ < self.patience_behind) & ~done
+        stale = ~fresh.view(-1, size).any(1)
+        behind = (score < score.max()) & stale
+        return behind.repeat_interleave(size)
 
     @torch.no_grad()
     def _keep_weights(self, module, improved):

@@ -200,23 +200,74 @@ def test_members_stop_early_on_their_own_and_keep_their_best_epoch(fitted):
     stopping = dict(clf.callbacks_)["member_early_stopping"]
     best = stopping.best_epoch_
     assert len(set(best.tolist())) > 1  # not one epoch for all
-    if len(clf.history) < clf.max_epochs:  # stopped: the last member ran out of patience
-        assert len(clf.history) == best.max() + clf.n_iter_no_change
+    behind = clf.cv_results_["stopped_behind"]
+    # members the race did not stop ran out of patience (or of epochs)
+    assert np.all(np.minimum(best[~behind] + clf.n_iter_no_change, clf.max_epochs) <= len(clf.history))
     # the module holds each member's best weights
     for name, t in member_slices(clf.module_).items():
         assert torch.equal(t.detach(), stopping.best_weights_[name]), name
 
 
-def test_predictions_average_the_chosen_members_or_all(fitted, noisy_digits):
+def _replay_race(history, patience, patience_behind, size=1):
+    """The race replayed from the recorded losses and accuracies: which members it stopped."""
+    losses, accuracy = np.array(history[:, "member_valid_loss"]), np.array(history[:, "member_valid_acc"])
+    n = losses.shape[1]
+    best, best_acc = np.full(n, np.inf), np.zeros(n)
+    misses, behind = np.zeros(n, int), np.zeros(n, bool)
+    for loss, acc in zip(losses, accuracy):
+        done = (misses >= patience) | behind
+        improved = (loss < np.where(np.isinf(best), best, best * (1 - 1e-4))) & ~done
+        best, best_acc = np.where(improved, loss, best), np.where(improved, acc, best_acc)
+        misses = np.where(improved, 0, misses + 1)
+        done = (misses >= patience) | behind
+        score = best_acc.reshape(-1, size).mean(1)
+        stale = ~((misses < patience_behind) & ~done).reshape(-1, size).any(1)
+        behind |= np.repeat((score < score.max()) & stale, size)
+    return behind
+
+
+def test_members_that_trail_stop_after_n_iter_no_change_behind(noisy_digits):
+    X, y, _, _, _ = noisy_digits
+    clf = GCEClassifierCV(qs=(0.3, 0.7, 1.0), losses=("gce", "ce"), max_epochs=30,
+                          n_iter_no_change=10, n_iter_no_change_behind=2, random_state=0).fit(X, y)
+    behind = clf.cv_results_["stopped_behind"]
+    np.testing.assert_array_equal(behind, _replay_race(clf.history, 10, 2))
+    assert behind.any() and not behind[clf.best_index_]
+    # a stopped member trained no more: fewer members train epoch after epoch
+    training = np.array(clf.history[:, "n_members_training"])
+    assert training[0] == 4 and training[-1] < 4 and np.all(np.diff(training) <= 0)
+    # copies of a setting race as one
+    pairs = GCEClassifierCV(qs=(0.3, 1.0), losses=("gce",), ensemble_size=2, max_epochs=30,
+                            n_iter_no_change=10, n_iter_no_change_behind=2, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(
+        np.repeat(pairs.cv_results_["stopped_behind"], 2), _replay_race(pairs.history, 10, 2, size=2))
+
+
+@pytest.mark.parametrize("params", [{"n_iter_no_change_behind": None}, {"ensemble": True}])
+def test_no_race_without_n_iter_no_change_behind_or_in_ensemble_mode(noisy_digits, params):
+    X, y, _, _, _ = noisy_digits
+    clf = GCEClassifierCV(qs=(0.3, 1.0), losses=("gce",), max_epochs=30, n_iter_no_change=5,
+                          random_state=0, **params).fit(X, y)
+    assert not clf.cv_results_["stopped_behind"].any()
+    best = dict(clf.callbacks_)["member_early_stopping"].best_epoch_
+    if len(clf.history) < clf.max_epochs:  # stopped: the last member ran out of patience
+        assert len(clf.history) == best.max() + clf.n_iter_no_change
+
+
+def test_predictions_average_the_chosen_members_or_the_best_settings(fitted, noisy_digits):
     clf, X_test, _ = fitted
     members = clf.predict_member_proba(X_test)
     assert members.shape == (len(X_test), 5, 10)
     np.testing.assert_allclose(members.sum(-1), 1, rtol=1e-5)
     np.testing.assert_allclose(clf.predict_proba(X_test), members[:, clf.predicting_members_].mean(1), rtol=1e-5)
-    ensemble = clone(clf).set_params(ensemble=True).fit(*noisy_digits[:2])
-    assert ensemble.predicting_members_.tolist() == [0, 1, 2, 3, 4]
-    np.testing.assert_allclose(ensemble.predict_proba(X_test),
-                               ensemble.predict_member_proba(X_test).mean(1), rtol=1e-5)
+    for ensemble, n in [(True, 3), (2, 2), (9, 5)]:  # the better half (of 5), the 2 best, all
+        ens = clone(clf).set_params(ensemble=ensemble).fit(*noisy_digits[:2])
+        scores = ens.cv_results_["holdout_score"]
+        best = sorted(np.argsort(-scores, kind="stable")[:n].tolist())
+        assert ens.predicting_members_.tolist() == best
+        assert ens.best_index_ in best and min(scores[best]) >= max(np.delete(scores, best), default=0)
+        np.testing.assert_allclose(ens.predict_proba(X_test),
+                                   ens.predict_member_proba(X_test)[:, best].mean(1), rtol=1e-5)
 
 
 def test_label_issues_per_member(fitted, noisy_digits):
