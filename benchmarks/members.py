@@ -293,7 +293,7 @@ def main(argv=None):
         for method in args.methods[k:] + args.methods[:k]:  # rotate the order
             for row in run_method(method, seed, X_tr, y_noisy, X_te, y_te):
                 rows.append(dict(dataset=dataset, noise=noise, rate=rate, seed=seed, **row))
-                print(f"  {dataset} {noise} {rate:g} seed {seed}: {method:<24} {row['seconds']:7.1f}s "
+                print(f"  {dataset} {noise} {rate:g} seed {seed}: {row['method']:<24} {row['seconds']:7.1f}s "
                       f"{row['accuracy'] * 100:5.1f}%  {row.get('chosen', '')}", flush=True)
         pd.DataFrame(rows).to_csv(os.path.join(args.out, "members.csv"), index=False)
     wall = time.perf_counter() - t_start
