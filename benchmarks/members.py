@@ -233,10 +233,10 @@ def report(df, out, wall, epochs=None):
         lines += ["## Seconds per epoch with k members", "",
                   "One training epoch over the digits training split (1257 rows, batches of 128), "
                   "the default network; `per member vs one MLP` is the time per member relative to "
-                  "one `MLP`. On this 2-core CPU a stacked member costs about half a network (the "
-                  "batched products keep both cores busy, one small network does not), not a small "
-                  "fraction of one as on a GPU: the grid's saving comes mostly from training each "
-                  "setting once instead of once per fold.", "",
+                  "one `MLP`. On a CPU the members' arithmetic adds up (the batched products only "
+                  "keep the cores busier than one small network does); on a GPU, where one small "
+                  "network leaves the device mostly idle, a member should cost a small fraction of "
+                  "one.", "",
                   epochs.round(3).to_markdown(index=False), ""]
     with open(os.path.join(out, "members.md"), "w") as f:
         f.write("\n".join(lines))

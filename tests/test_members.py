@@ -373,6 +373,8 @@ def test_a_member_trains_exactly_as_a_fit_of_its_own(digits, loss):
     ({"losses": ("gce", "nope")}, "losses must be"),
     ({"losses": ()}, "losses must be"),
     ({"criterion__q": 0.3}, "qs, k"),
+    ({"ensemble": 0}, "'ensemble' parameter"),
+    ({"n_iter_no_change_behind": 0}, "'n_iter_no_change_behind' parameter"),
 ])
 def test_bad_grids_are_refused_with_a_clear_message(params, message):
     X, y = load_iris(return_X_y=True)
