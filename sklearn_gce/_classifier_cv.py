@@ -132,7 +132,7 @@ class GCEClassifierCV(GCEClassifier):
         the setting's averaged members), ``rank_holdout_score``,
         ``best_epoch`` (mean over the setting's members),
         ``stopped_behind`` (whether the race stopped it, see
-        ``n_iter_no_change_behind``) and ``n_label_issues`` (rows pruned by
+        ``n_iter_no_change_behind``), ``n_epochs`` (how many it trained) and ``n_label_issues`` (rows pruned by
         the setting's first member).
     best_index_ : int
         Index in ``cv_results_`` of the chosen setting (the highest
@@ -347,6 +347,7 @@ class GCEClassifierCV(GCEClassifier):
             "rank_holdout_score": rankdata(-scores, method="min").astype(np.int32),  # as GridSearchCV
             "best_epoch": stopping.best_epoch_.reshape(len(settings), size).mean(1),
             "stopped_behind": stopping.stopped_behind_.cpu().numpy().reshape(len(settings), size).any(1),
+            "n_epochs": stopping.n_epochs_.reshape(len(settings), size).max(1),
             "n_label_issues": issues[:, ::size].sum(0),
         }
         chosen = np.arange(self.best_index_ * size, (self.best_index_ + 1) * size)

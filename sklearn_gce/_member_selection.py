@@ -64,6 +64,7 @@ class MemberEarlyStopping(Callback):
         self.best_epoch_ = np.zeros(n, dtype=np.int64)
         self.best_accuracy_ = torch.zeros(n, device=device)
         self.stopped_behind_ = torch.zeros(n, dtype=torch.bool, device=device)
+        self.n_epochs_ = np.zeros(n, dtype=np.int64)  # epochs each member trained
         self.best_weights_ = None
         self.dataset_valid_ = None
         _set_active(net.module_, None)
@@ -100,6 +101,7 @@ class MemberEarlyStopping(Callback):
         else:
             improved = torch.ones_like(loss, dtype=torch.bool)
         done = (self.misses_ >= self.patience) | self.stopped_behind_
+        self.n_epochs_[~done.cpu().numpy()] = epoch  # those that trained this epoch
         improved &= ~done  # a member that has stopped is not computed any more
         self.best_loss_ = torch.where(improved, loss, self.best_loss_)
         self.best_accuracy_ = torch.where(improved, accuracy, self.best_accuracy_)

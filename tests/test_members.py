@@ -236,6 +236,11 @@ def test_members_that_trail_stop_after_n_iter_no_change_behind(noisy_digits):
     # a stopped member trained no more: fewer members train epoch after epoch
     training = np.array(clf.history[:, "n_members_training"])
     assert training[0] == 4 and training[-1] < 4 and np.all(np.diff(training) <= 0)
+    # n_epochs: a member trained while it had not stopped (the count after an epoch is for the next)
+    n_epochs = clf.cv_results_["n_epochs"]
+    assert n_epochs.max() == len(clf.history)
+    np.testing.assert_array_equal(np.sort(n_epochs), np.sort(
+        [1 + int(np.sum(training[:-1] > i)) for i in range(4)]))
     # copies of a setting race as one
     pairs = GCEClassifierCV(qs=(0.3, 1.0), losses=("gce",), ensemble_size=2, max_epochs=30,
                             n_iter_no_change=10, n_iter_no_change_behind=2, random_state=0).fit(X, y)
