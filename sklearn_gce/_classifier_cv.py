@@ -114,8 +114,8 @@ class GCEClassifierCV(GCEClassifier):
         points of clean accuracy on average for 2.2x less time
         (``benchmarks/results/member_race.md``). ``None``: every member
         runs to its own early stopping. Not used with ``ensemble`` (the
-        ensemble needs its members trained) or when the members share
-        weights.
+        ensemble needs its members trained), with ``early_stopping=False``
+        or when the members share weights.
     k, prune_start, prune_every, max_epochs, early_stopping, validation_fraction, n_iter_no_change, elr_lambda, elr_beta, lr, batch_size, optimizer, device, random_state, verbose, callbacks, train_split, criterion, **kwargs
         As for :class:`~sklearn_gce.GCEClassifier`, for every member.
         ``fit`` always holds out ``validation_fraction`` of the rows (the

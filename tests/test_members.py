@@ -248,11 +248,12 @@ def test_members_that_trail_stop_after_n_iter_no_change_behind(noisy_digits):
         np.repeat(pairs.cv_results_["stopped_behind"], 2), _replay_race(pairs.history, 10, 2, size=2))
 
 
-@pytest.mark.parametrize("params", [{"n_iter_no_change_behind": None}, {"ensemble": True}])
+@pytest.mark.parametrize("params", [{"n_iter_no_change_behind": None}, {"ensemble": True},
+                                    {"early_stopping": False, "max_epochs": 8}])
 def test_no_race_without_n_iter_no_change_behind_or_in_ensemble_mode(noisy_digits, params):
     X, y, _, _, _ = noisy_digits
-    clf = GCEClassifierCV(qs=(0.3, 1.0), losses=("gce",), max_epochs=30, n_iter_no_change=5,
-                          random_state=0, **params).fit(X, y)
+    clf = GCEClassifierCV(**{"qs": (0.3, 1.0), "losses": ("gce",), "max_epochs": 30, "n_iter_no_change": 5,
+                             "random_state": 0, **params}).fit(X, y)
     assert not clf.cv_results_["stopped_behind"].any()
     best = dict(clf.callbacks_)["member_early_stopping"].best_epoch_
     if len(clf.history) < clf.max_epochs:  # stopped: the last member ran out of patience
