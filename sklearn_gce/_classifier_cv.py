@@ -132,8 +132,8 @@ class GCEClassifierCV(GCEClassifier):
         the setting's averaged members), ``rank_holdout_score``,
         ``best_epoch`` (mean over the setting's members),
         ``stopped_behind`` (whether the race stopped it, see
-        ``n_iter_no_change_behind``), ``n_epochs`` (how many it trained) and ``n_label_issues`` (rows pruned by
-        the setting's first member).
+        ``n_iter_no_change_behind``), ``n_epochs`` (how many it trained)
+        and ``n_label_issues`` (rows pruned by the setting's first member).
     best_index_ : int
         Index in ``cv_results_`` of the chosen setting (the highest
         ``holdout_score``; ties go to the first).

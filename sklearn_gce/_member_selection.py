@@ -122,7 +122,8 @@ class MemberEarlyStopping(Callback):
         net.history.record("n_members_training", int((~done).sum()))
         if bool(done.all()):
             if net.verbose:
-                print(f"Stopping: no member improved its valid_loss for {self.patience} epochs.")
+                print(f"Stopping: every member has stopped ({self.patience} epochs without improving its "
+                      "valid_loss, or fewer when it trailed).")
             raise KeyboardInterrupt  # how skorch's EarlyStopping ends training
         if bool(done.any()) and not _shares_weights(net.module_):
             # Members that have stopped keep their best weights aside: train the others only.
