@@ -358,6 +358,8 @@ def parse_gce_params(params, seed=None):
 
 # label -> GCEClassifier(loss=...) for the robust losses published after GCE
 SUCCESSOR_LOSSES = {"NCE+AGCE": "nce_agce", "ANL-CE": "anl_ce", "CEε+MAE": "ce_eps_mae"}
+# GCEClassifier's default network without its additive member
+MLP_ALONE = {"module__additive_member": False}
 
 
 def make_methods(seed, names=None, gce_spec=None):
@@ -369,6 +371,8 @@ def make_methods(seed, names=None, gce_spec=None):
 
     methods = {
         "GCE (gce)": lambda: GCEClassifier(**{**gp(), "loss": "gce"}, random_state=seed),
+        # the default network without its additive member (the default until issue 11)
+        "GCE (MLP alone)": lambda: GCEClassifier(**{**MLP_ALONE, **gp(), "loss": "gce"}, random_state=seed),
         "GCE (truncated)": lambda: GCEClassifier(**{**gp(), "loss": "truncated"},
                                                  random_state=seed),
         # the default loss on the MLP without its numeric embedding
@@ -384,11 +388,12 @@ def make_methods(seed, names=None, gce_spec=None):
         # the successors (issue 11): forward correction with the estimated
         # matrix, early-learning regularisation on cross entropy (the paper's
         # pairing and lambda), and the later robust losses
+        # (on the MLP alone: measured so before the additive member was added)
         "GCE + forward": lambda: GCEClassifier(
-            **{**gp(), "loss": "gce", "noise_correction": "forward"}, random_state=seed),
+            **{**MLP_ALONE, **gp(), "loss": "gce", "noise_correction": "forward"}, random_state=seed),
         "CE + ELR": lambda: GCEClassifier(
-            **{**gp(), "loss": "ce", "elr_lambda": 3.0}, random_state=seed),
-        **{label: (lambda loss=loss: GCEClassifier(**{**gp(), "loss": loss}, random_state=seed))
+            **{**MLP_ALONE, **gp(), "loss": "ce", "elr_lambda": 3.0}, random_state=seed),
+        **{label: (lambda loss=loss: GCEClassifier(**{**MLP_ALONE, **gp(), "loss": loss}, random_state=seed))
            for label, loss in SUCCESSOR_LOSSES.items()},
     }
     if names is not None:
@@ -416,6 +421,9 @@ def holdout_accuracy(est):
     The score a selection among fits may use without clean labels: the epoch
     restored by early stopping is the last one marked ``valid_loss_best``.
     """
+    scores = getattr(est, "network_scores_", None)
+    if scores:  # the default network: the score of the model it kept
+        return float(scores[est.network_choice_])
     history = getattr(est, "history_", None) or getattr(est, "history", None)
     if not history:
         return float("nan")

@@ -81,8 +81,11 @@ def _sync(device):
 def fit_gce(X, y, loss, epochs, device, seed):
     # A fixed number of epochs: no validation split or early stopping, whatever
     # the package defaults become, so every variant does the same work.
+    # The MLP alone (no additive member): the network the hand-written loop
+    # and plain skorch train, so the ratios measure the training loop.
     clf = GCEClassifier(loss=loss, max_epochs=epochs, device=device, random_state=seed,
-                        train_split=None, callbacks=None, early_stopping=False)
+                        train_split=None, callbacks=None, early_stopping=False,
+                        module__additive_member=False)
     clf.fit(X, y)
     return clf
 

@@ -46,6 +46,7 @@ from ._correction import ForwardCorrectedLoss, estimate_transition_matrix
 from ._early_stopping import HoldOutEarlyStopping
 from ._elr import early_learning_penalty
 from ._pruning import TruncationPruning, reoptimise_weights
+from ._side_by_side import has_additive_member, set_network, train_one_after_the_other
 from ._tabular import TabularEncoder
 from ._validation import check_labels, check_sample_weight, dataset_labels, validate_features
 from .losses import LOSSES, make_loss
@@ -341,6 +342,9 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
     }
     # ``encoder__*`` parameters set the TabularEncoder fitted on DataFrames.
     prefixes_ = [*NeuralNet.prefixes_, "encoder"]
+    # Whether the loss itself takes a member dimension (GCEClassifierCV's
+    # MemberLoss); otherwise 3-D outputs are models side by side.
+    _loss_takes_members = False
 
     def __init__(
         self,
@@ -655,7 +659,12 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
                 # skorch stops cleanly on KeyboardInterrupt (also raised by its
                 # EarlyStopping): the model then keeps the weights reached so far.
                 # y as given too: skorch's scorers index it when they do not cache.
-                NeuralNet.partial_fit(self, data, data.y)
+                if self._trains_one_after_the_other(data):
+                    train_one_after_the_other(self, data)
+                else:
+                    NeuralNet.partial_fit(self, data, data.y)
+                    if has_additive_member(self.module_) and reinitialize:
+                        set_network(self, "mean")  # trained side by side: no hold-out to choose on
                 self.label_issues_ = self._label_issues(data)
         except TrainingDivergedError:
             # Never leave a model behind that would predict NaN; nor, in the
@@ -666,6 +675,14 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
                     callback.on_train_end(self)
             raise
         return self
+
+    def _trains_one_after_the_other(self, data):
+        """Whether the MLP and its additive member train in turn, each with early stopping on the hold-out."""
+        return (
+            has_additive_member(self.module_)
+            and getattr(data, "hold_out", None) is not None
+            and not self.train_split
+        )
 
     def _label_issues(self, data):
         """Rows the truncated loss prunes under the model that is kept.
@@ -695,7 +712,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             n_features=self._n_inputs_,
             n_classes=len(self.classes_),
             **self._table_layout(),
-            **self.get_params_for("module"),
+            **{"additive_member": True, **self.get_params_for("module")},
         )
         return self
 
@@ -855,14 +872,20 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             )
         state = batch.state
         weight = state.weight_of(batch.rows, training)
-        loss = self.get_loss(
-            y_pred, state.targets_of(batch.rows), X=X, training=training, sample_weight=weight
-        )
+        labels = state.targets_of(batch.rows)
+        # A module of models side by side (the default network in training:
+        # the MLP and its additive member) returns (batch, models, classes);
+        # each model is trained with the loss on its own logits.
+        side_by_side = y_pred.ndim == 3 and not self._loss_takes_members
+        outputs = y_pred.unbind(1) if side_by_side else (y_pred,)
+        loss = sum(self.get_loss(out, labels, X=X, training=training, sample_weight=weight) for out in outputs)
         if training and self.elr_lambda > 0:
-            # Per-sample moving averages, addressed by the rows of the batch.
+            # Per-sample moving averages, addressed by the rows of the batch
+            # (one per model side by side).
             targets = state.elr_targets(y_pred.shape[1:])
             penalty = early_learning_penalty(y_pred, targets, batch.rows.to(targets.device), self.elr_beta)
-            loss = loss + self.elr_lambda * self._mean_penalty(penalty, weight)
+            penalties = penalty.unbind(1) if side_by_side else (penalty,)
+            loss = loss + self.elr_lambda * sum(self._mean_penalty(p, weight) for p in penalties)
         return loss
 
     def _mean_penalty(self, penalty, weight):

@@ -181,6 +181,7 @@ class GCEClassifierCV(GCEClassifier):
     (2,)
     """
 
+    _loss_takes_members = True
     _parameter_constraints = {
         **{name: rule for name, rule in GCEClassifier._parameter_constraints.items()
            if name not in ("loss", "q", "noise_correction")},

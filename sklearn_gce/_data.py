@@ -431,6 +431,9 @@ def make_iterator(net, dataset, training):
     params.setdefault("batch_size", net.batch_size)
     if params["batch_size"] == -1:
         params["batch_size"] = len(dataset)
+    elif training:
+        # the additive member's larger steps (see _side_by_side)
+        params["batch_size"] *= getattr(net, "_batch_size_scale", 1)
     iterator = getattr(net, prefix)
     base, rows = rows_of(dataset)
     default_path = batches_on_device(net, training)

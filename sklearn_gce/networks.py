@@ -1,7 +1,9 @@
 """The default network: a multilayer perceptron for tabular data."""
 
+import math
 from numbers import Integral
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -210,6 +212,21 @@ class MLP(nn.Module):
     :class:`~sklearn_gce.CategoricalEmbedding`. The defaults treat every
     column as numeric, as for a plain array.
 
+    With ``additive_member=True`` (how ``GCEClassifier`` builds its default
+    network) an additive model trains beside the MLP: a linear layer on its
+    own copy of the same inputs and embeddings, so a sum of one learned
+    piecewise-linear function per feature. It has no hidden layer, so it can
+    hardly memorise wrong labels, and it is the better model of the two on
+    near-linear tables; the MLP is the better one on tables with
+    interactions. In training mode the module returns both models' logits,
+    ``(batch, 2, n_classes)``, and each model is trained with the loss on its
+    own logits; in evaluation mode it returns the log of the mean of their
+    probabilities, ``(batch, n_classes)``, so the softmax of the output is
+    the average of the two models (weighted by the buffer ``model_weights``,
+    ``[0.5, 0.5]`` unless ``GCEClassifier`` kept one model alone). Setting
+    the attribute ``active`` to ``"mlp"`` or ``"additive"`` runs that model
+    alone, with ordinary ``(batch, n_classes)`` logits in both modes.
+
     Parameters
     ----------
     n_features : int
@@ -242,6 +259,11 @@ class MLP(nn.Module):
     categorical_cardinalities : sequence of int, default=()
         Number of categories of each integer-coded column; these columns are
         the last ones of the input.
+    additive_member : bool, default=False
+        Also train the additive model described above and predict the mean
+        of both models' probabilities. ``GCEClassifier``'s default network
+        sets it (``module__additive_member=False`` turns it off there); the
+        benchmarks chose it (:ref:`benchmarks`).
 
     Examples
     --------
@@ -259,6 +281,15 @@ class MLP(nn.Module):
     >>> net = MLP(n_features=4, n_classes=3, n_numeric=2, categorical_cardinalities=[50])
     >>> net.layers[0].in_features  # 3 standardised + 2 x 8 ramps + 8 for the codes
     27
+
+    The MLP and the additive model side by side:
+
+    >>> net = MLP(n_features=4, n_classes=3, additive_member=True)
+    >>> net.train()(torch.zeros(5, 4)).shape  # each model's logits, for the loss
+    torch.Size([5, 2, 3])
+    >>> mean = net.eval()(torch.zeros(5, 4)).exp()  # log of the mean probabilities
+    >>> mean.shape, bool(torch.allclose(mean.sum(1), torch.ones(5)))
+    (torch.Size([5, 3]), True)
     """
 
     def __init__(
@@ -274,8 +305,11 @@ class MLP(nn.Module):
         d_embedding=8,
         n_numeric=None,
         categorical_cardinalities=(),
+        additive_member=False,
     ):
         super().__init__()
+        if not isinstance(additive_member, (bool, np.bool_)):
+            raise ValueError(f"additive_member must be True or False, got {additive_member!r}.")
         n_dense, n_numeric = check_mlp_options(
             n_features, dropout, activation, numeric_embedding, n_numeric, categorical_cardinalities
         )
@@ -301,6 +335,23 @@ class MLP(nn.Module):
             width = size
         layers.append(nn.Linear(width, n_classes))
         self.layers = nn.Sequential(*layers)
+        # Its own weights and embeddings: shared ones would let the MLP's
+        # gradients memorise through them.
+        self.additive = None
+        if additive_member:
+            self.additive = MLP(
+                n_features, n_classes, hidden_sizes=(), dropout=dropout, activation=activation,
+                batch_norm=batch_norm, numeric_embedding=numeric_embedding, n_bins=n_bins,
+                d_embedding=d_embedding, n_numeric=n_numeric,
+                categorical_cardinalities=categorical_cardinalities,
+            )
+            # What evaluation mode averages: the two models' probabilities,
+            # weighted (GCEClassifier may keep one model alone, see
+            # ``network_choice_``).
+            self.register_buffer("model_weights", torch.tensor([0.5, 0.5]))
+        # Which model runs: "both", or one of "mlp" / "additive" alone (for
+        # GCEClassifier's fit, which trains them one after the other).
+        self.active = "both"
 
     @torch.no_grad()
     def set_input_scaling(self, X):
@@ -322,8 +373,12 @@ class MLP(nn.Module):
             sample = _evenly_spaced_rows(X)
             numeric = (sample - self.input_mean) / self.input_scale
             self.embedding.set_bins(numeric[:, : self.n_numeric])
+        if getattr(self, "additive", None) is not None:
+            self.additive.set_input_scaling(X)
 
     def forward(self, X):
+        if getattr(self, "additive", None) is not None and self.active == "additive":
+            return self.additive(X)
         X = X.reshape(len(X), -1)
         n_dense = len(self.input_mean)
         # Slices only where there are columns to drop: each costs an autograd
@@ -337,4 +392,12 @@ class MLP(nn.Module):
             parts.append(self.embedding(dense if n_numeric == n_dense else dense[:, :n_numeric]))
         if getattr(self, "categorical", None) is not None:
             parts.append(self.categorical(X[:, n_dense:]))
-        return self.layers(torch.cat(parts, dim=1) if len(parts) > 1 else dense)
+        logits = self.layers(torch.cat(parts, dim=1) if len(parts) > 1 else dense)
+        if getattr(self, "additive", None) is None or self.active == "mlp":
+            return logits
+        both = torch.stack([logits, self.additive(X)], dim=1)
+        if self.training:
+            return both
+        # float32 even under autocast: the weighted mean of probabilities, in log space
+        log_weight = torch.log(self.model_weights).unsqueeze(-1)
+        return torch.logsumexp(torch.log_softmax(both.float(), dim=-1) + log_weight, dim=1)

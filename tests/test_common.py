@@ -21,10 +21,23 @@ EXPECTED_FAILED_CHECKS = {
         "estimators the same way)."
     ),
 }
+# The default network's additive member ends in a matrix product with as
+# many columns as classes; for so few columns the CPU's float32 kernels round
+# a row differently by its position in the batch (up to ~3e-7), and the check
+# asks for 1e-9. tests/test_networks.py checks the invariance at float32
+# precision, and of the predicted labels exactly.
+ORDER_CHECK = {
+    "check_methods_sample_order_invariance": (
+        "float32 products with few output columns round by row position (~3e-7); "
+        "the check wants 1e-9."
+    ),
+}
 
 
 def _expected_failed_checks(estimator):
-    return EXPECTED_FAILED_CHECKS
+    if isinstance(estimator, GCEClassifierCV):
+        return EXPECTED_FAILED_CHECKS
+    return {**EXPECTED_FAILED_CHECKS, **ORDER_CHECK}
 
 
 @parametrize_with_checks(

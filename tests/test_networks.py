@@ -5,6 +5,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from sklearn.model_selection import StratifiedShuffleSplit
+from skorch.callbacks import Callback
 
 from sklearn_gce import MLP, GCEClassifier, PiecewiseLinearEmbedding, networks
 
@@ -153,3 +155,156 @@ def test_embedding_learns_a_threshold_on_a_heavy_tailed_feature():
 def test_bad_network_options_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MLP(4, 3, **kwargs)
+
+
+# ------------------------------------------------- the additive member
+def _side_by_side_net():
+    torch.manual_seed(0)
+    net = MLP(5, 3, hidden_sizes=(16,), additive_member=True)
+    net.set_input_scaling(torch.randn(200, 5) * 3 + 1)
+    return net
+
+
+def test_additive_member_is_a_linear_model_of_its_own_embeddings():
+    net = _side_by_side_net()
+    add = net.additive
+    assert add.additive is None
+    # one linear layer on 5 standardised features and 5 x 8 embedding columns
+    assert [type(m) for m in add.layers] == [torch.nn.Linear]
+    assert add.layers[0].in_features == 5 + 5 * 8
+    # its own weights and the same bins and scaling as the MLP
+    assert add.embedding.weight.data_ptr() != net.embedding.weight.data_ptr()
+    torch.testing.assert_close(add.embedding.edges, net.embedding.edges)
+    torch.testing.assert_close(add.input_mean, net.input_mean)
+
+
+def test_side_by_side_outputs_each_model_in_training_and_their_mean_in_evaluation():
+    net = _side_by_side_net()
+    X = torch.randn(7, 5)
+    torch.manual_seed(1)
+    both = net.train()(X)
+    assert both.shape == (7, 2, 3)
+    torch.testing.assert_close(both[:, 1], net.additive(X))  # no dropout without hidden layers
+    net.eval()
+    mlp_alone = MLP(5, 3, hidden_sizes=(16,))
+    mlp_alone.load_state_dict({k: v for k, v in net.state_dict().items()
+                               if not k.startswith("additive.") and k != "model_weights"})
+    expected = (mlp_alone.eval()(X).softmax(-1) + net.additive(X).softmax(-1)) / 2
+    torch.testing.assert_close(net(X).exp(), expected)
+    # the mean of probabilities in log space stays finite at extreme logits
+    with torch.no_grad():
+        net.additive.layers[0].bias.fill_(1e4)
+    assert torch.isfinite(net(X)).all()
+
+
+def test_gce_classifier_builds_the_side_by_side_network_by_default(digits):
+    X, y = digits
+    clf = GCEClassifier(max_epochs=3, random_state=0).fit(X[:300], y[:300])
+    assert clf.module_.additive is not None
+    plain = GCEClassifier(max_epochs=3, random_state=0, module__additive_member=False).fit(X[:300], y[:300])
+    assert plain.module_.additive is None
+    proba = clf.predict_proba(X[300:340])
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    clone = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(clone.predict_proba(X[300:340]), proba)
+
+
+class KeepBatch(Callback):
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if training:
+            self.batch_ = batch
+
+
+def test_each_model_side_by_side_is_trained_with_the_loss_on_its_own_logits(digits):
+    X, y = digits
+    keep = KeepBatch()
+    clf = GCEClassifier(max_epochs=1, early_stopping=False, callbacks=[keep], random_state=0)
+    clf.fit(X[:256], y[:256])
+    batch, net = keep.batch_, clf.module_.train()
+    Xb = batch[0]
+    torch.manual_seed(3)
+    both = clf.infer(Xb)
+    loss = clf._batch_loss(both, batch, Xb, training=True)
+    labels = batch.state.targets_of(batch.rows)
+    expected = clf.criterion_(both[:, 0], labels) + clf.criterion_(both[:, 1], labels)
+    torch.testing.assert_close(loss, expected)
+    # gradients stay within each model: the additive one's come from its own loss only
+    net.zero_grad()
+    clf.criterion_(both[:, 1], labels).backward()
+    grads = {n: p.grad for n, p in net.named_parameters()}
+    assert all(g is None or not g.any() for n, g in grads.items() if not n.startswith("additive."))
+    assert any(g is not None and g.any() for n, g in grads.items() if n.startswith("additive."))
+
+
+def test_side_by_side_keeps_one_elr_target_per_model(digits):
+    # Without a hold-out the two models train side by side, in one loop.
+    X, y = digits
+    keep = KeepBatch()
+    GCEClassifier(max_epochs=2, early_stopping=False, elr_lambda=1.0, callbacks=[keep],
+                  random_state=0).fit(X[:300], y[:300])
+    targets = keep.batch_.state.elr_targets(None)
+    assert targets.shape == (300, 2, 10)
+    # a moving average of each model's own predictions: both distributions, and different
+    torch.testing.assert_close(targets.sum(-1), torch.full((300, 2), 1 - 0.7**2))
+    assert not torch.allclose(targets[:, 0], targets[:, 1])
+
+
+def test_predictions_do_not_depend_on_the_order_of_the_rows():
+    # scikit-learn's check asks for 1e-9 (see tests/test_common.py)
+    rng = np.random.RandomState(0)
+    X = 3 * rng.uniform(size=(40, 3))
+    y = X[:, 0].astype(np.int64)
+    clf = GCEClassifier(max_epochs=20, random_state=1).fit(X, y)
+    order = rng.permutation(len(X))
+    np.testing.assert_allclose(clf.predict_proba(X)[order], clf.predict_proba(X[order]), atol=1e-6)
+    np.testing.assert_array_equal(clf.predict(X)[order], clf.predict(X[order]))
+
+
+def test_bad_additive_member_option_is_refused():
+    with pytest.raises(ValueError, match="additive_member must be True or False"):
+        MLP(4, 3, additive_member="yes")
+
+
+# ------------------------------------- the two models, one after the other
+def test_the_mean_is_kept_unless_one_model_is_clearly_better():
+    from sklearn_gce._side_by_side import clear_winner
+
+    def rows(n_right, n=100):
+        return np.arange(n) < n_right
+
+    # 10 more right rows, all where the mean is wrong: 10 > 3 * sqrt(10)
+    assert clear_winner({"mlp": rows(70), "additive": rows(55), "mean": rows(60)}) == "mlp"
+    assert clear_winner({"mlp": rows(50), "additive": rows(75), "mean": rows(60)}) == "additive"
+    # 9 more: 9 < 3 * sqrt(9) is not clear
+    assert clear_winner({"mlp": rows(69), "additive": rows(55), "mean": rows(60)}) == "mean"
+    # both clearly better: the larger gain
+    assert clear_winner({"mlp": rows(80), "additive": rows(90), "mean": rows(60)}) == "additive"
+
+
+def test_fit_trains_the_mlp_then_the_additive_model_and_predicts_with_the_choice(digits):
+    X, y = digits
+    clf = GCEClassifier(max_epochs=30, random_state=0).fit(X[:800], y[:800])
+    # each model stopped early on its own; history_ is the MLP's
+    assert clf.additive_history_[-1, "valid_loss"] > 0 and len(clf.history) > 1
+    net = clf.module_
+    # the hold-out accuracies of the choice, recomputed from the same split
+    # (the split skorch's ValidSplit makes from fit's seed)
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)
+    split = StratifiedShuffleSplit(n_splits=1, test_size=0.1, random_state=seed)
+    _, rows = next(split.split(X[:800], y[:800]))
+    Xv = torch.as_tensor(X[:800][rows], dtype=torch.float32)
+    with torch.no_grad():
+        net.eval()
+        p_add = net.additive(Xv).softmax(-1)
+        net.active = "mlp"
+        p_mlp = net(Xv).softmax(-1)
+        net.active = "both"
+    for name, p in {"mlp": p_mlp, "additive": p_add, "mean": (p_mlp + p_add) / 2}.items():
+        assert clf.network_scores_[name] == pytest.approx(float((p.argmax(1).numpy() == y[:800][rows]).mean()))
+    assert clf.network_choice_ in ("mean", "mlp", "additive")
+    # predictions follow the choice
+    for choice, expected in {"mlp": p_mlp, "additive": p_add, "mean": (p_mlp + p_add) / 2}.items():
+        from sklearn_gce._side_by_side import set_network
+
+        set_network(clf, choice)
+        np.testing.assert_allclose(clf.predict_proba(X[:800][rows]), expected.numpy(), atol=1e-5)

@@ -274,7 +274,7 @@ def _count_host_copies(monkeypatch):
 def test_host_copies_per_epoch_do_not_grow_with_the_batches(digits, monkeypatch, loss):
     X, y = digits
     calls = _count_host_copies(monkeypatch)
-    counts = {}
+    counts, run = {}, {}
     for epochs in (4, 8):
         calls.clear()
         clf = GCEClassifier(
@@ -282,8 +282,10 @@ def test_host_copies_per_epoch_do_not_grow_with_the_batches(digits, monkeypatch,
             prune_start=2, prune_every=1, random_state=0,
         ).fit(X, y)
         counts[epochs] = len(calls)
+        # the MLP's epochs, then its additive member's
+        run[epochs] = len(clf.history) + len(clf.additive_history_)
     batches = clf.history[-1, "train_batch_count"] + clf.history[-1, "valid_batch_count"]
-    per_epoch = (counts[8] - counts[4]) / 4
+    per_epoch = (counts[8] - counts[4]) / (run[8] - run[4])
     assert batches > 50
     # train losses, validation losses, validation accuracy (+ the pruning count)
     assert per_epoch <= (3 if loss == "gce" else 4), (per_epoch, counts)
@@ -326,7 +328,9 @@ def test_built_in_early_stopping_can_monitor_a_user_score_and_runs_last(small):
         n_iter_no_change=2, max_epochs=200, random_state=0,
     ).fit(X, y)
     assert len(clf.history) < 200 and "valid_f1" in clf.history[-1]
-    assert counter.n_ == len(clf.history)  # the user's callback saw the last epoch too
+    # the user's callback saw the last epoch too, of the MLP and of its additive member
+    assert counter.n_ == len(clf.history) + len(clf.additive_history_)
+    assert "valid_f1" in clf.additive_history_[-1]
     with pytest.raises(KeyError, match="valid_typo"):
         GCEClassifier(callbacks__early_stopping__monitor="valid_typo", max_epochs=3).fit(X, y)
     # A numpy boolean turns it on as True does.
@@ -391,5 +395,6 @@ def test_a_corrected_fit_starts_from_a_fresh_per_sample_state(small):
     spy = FirstBatchState()
     GCEClassifier(loss="truncated", elr_lambda=1.0, noise_correction="forward", prune_start=2,
                   max_epochs=4, callbacks=[spy], random_state=0).fit(X, y)
-    # Both fits begin with nothing pruned and ELR averages only from their first batch.
-    assert spy.seen_ == [0, 0]
+    # Both fits begin with nothing pruned and ELR averages only from their first
+    # batch; so does each of the two models of each fit (the MLP, its additive member).
+    assert spy.seen_ == [0, 0, 0, 0]
