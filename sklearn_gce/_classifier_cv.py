@@ -75,7 +75,9 @@ class GCEClassifierCV(GCEClassifier):
     ----------
     module : torch.nn.Module class or instance, default=None
         ``None`` builds a :class:`~sklearn_gce.MemberMLP` sized from the data
-        (options with ``module__*``, as for ``GCEClassifier``'s ``MLP``). A
+        (options with ``module__*``, as for ``GCEClassifier``'s ``MLP``; its
+        members are MLPs without ``GCEClassifier``'s additive member, i.e.
+        ``GCEClassifier(module__additive_member=False)``). A
         module of your own takes ``n_members`` (and, if it wants them,
         ``n_features`` and ``n_classes``), returns logits of shape ``(batch,
         n_members, n_classes)``, and has every parameter and buffer stacked

@@ -272,11 +272,14 @@ def test_the_mean_is_kept_unless_one_model_is_clearly_better():
     def rows(n_right, n=100):
         return np.arange(n) < n_right
 
-    # 10 more right rows, all where the mean is wrong: 10 > 3 * sqrt(10)
-    assert clear_winner({"mlp": rows(70), "additive": rows(55), "mean": rows(60)}) == "mlp"
+    # 7 more right rows, all where the mean is wrong: 7 > 2 * sqrt(7)
+    assert clear_winner({"mlp": rows(67), "additive": rows(55), "mean": rows(60)}) == "mlp"
     assert clear_winner({"mlp": rows(50), "additive": rows(75), "mean": rows(60)}) == "additive"
-    # 9 more: 9 < 3 * sqrt(9) is not clear
-    assert clear_winner({"mlp": rows(69), "additive": rows(55), "mean": rows(60)}) == "mean"
+    # 5 more, but on 9 rows that differ (7 won, 2 lost): 5 < 2 * sqrt(9) is not clear
+    lost_two = rows(67) & ~rows(2)
+    assert clear_winner({"mlp": lost_two, "additive": rows(55), "mean": rows(60)}) == "mean"
+    # 6 more, all where the mean is wrong: 6 > 2 * sqrt(6)
+    assert clear_winner({"mlp": rows(66), "additive": rows(55), "mean": rows(60)}) == "mlp"
     # both clearly better: the larger gain
     assert clear_winner({"mlp": rows(80), "additive": rows(90), "mean": rows(60)}) == "additive"
 
@@ -286,6 +289,10 @@ def test_fit_trains_the_mlp_then_the_additive_model_and_predicts_with_the_choice
     clf = GCEClassifier(max_epochs=30, random_state=0).fit(X[:800], y[:800])
     # each model stopped early on its own; history_ is the MLP's
     assert clf.additive_history_[-1, "valid_loss"] > 0 and len(clf.history) > 1
+    # the additive model takes larger steps: batches twice as large (720 training rows)
+    assert clf.history[0, "train_batch_count"] == 6  # of 128
+    assert clf.additive_history_[0, "train_batch_count"] == 3  # of 256
+    assert clf.optimizer_.param_groups[0]["lr"] == clf.lr  # set back for later calls
     net = clf.module_
     # the hold-out accuracies of the choice, recomputed from the same split
     # (the split skorch's ValidSplit makes from fit's seed)
@@ -308,3 +315,16 @@ def test_fit_trains_the_mlp_then_the_additive_model_and_predicts_with_the_choice
 
         set_network(clf, choice)
         np.testing.assert_allclose(clf.predict_proba(X[:800][rows]), expected.numpy(), atol=1e-5)
+
+
+def test_a_fit_without_hold_out_trains_both_side_by_side_and_keeps_the_mean(digits):
+    X, y = digits
+    clf = GCEClassifier(max_epochs=20, random_state=0).fit(X[:500], y[:500])
+    assert hasattr(clf, "additive_history_")
+    clf.set_params(early_stopping=False, max_epochs=3).fit(X[:500], y[:500])
+    assert len(clf.history) == 3 and clf.network_choice_ == "mean"
+    # nothing of the earlier fit's choice is left
+    assert not hasattr(clf, "additive_history_") and not hasattr(clf, "network_scores_")
+    torch.testing.assert_close(clf.module_.model_weights, torch.tensor([0.5, 0.5]))
+    plain = clf.set_params(module__additive_member=False).fit(X[:500], y[:500])
+    assert not hasattr(plain, "network_choice_")
