@@ -288,7 +288,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
     network_choice_ : {'mean', 'mlp', 'additive'}
         With the default network: what it predicts with. ``'mean'`` (the mean
         of both models' probabilities) unless one model alone got clearly
-        more held-out rows right: more than 3 standard deviations of the
+        more held-out rows right: more than 2 standard deviations of the
         paired difference. Fits without a hold-out keep the mean.
     network_scores_ : dict
         Accuracy on the held-out (noisy) labels of ``'mlp'``, ``'additive'``

@@ -2,7 +2,7 @@
 
 ``GCEClassifier``'s default network is an MLP with an additive member
 (:class:`~sklearn_gce.MLP` with ``additive_member=True``). A fit that holds
-out rows for early stopping trains the MLP first, exactly as a network of its
+out rows for early stopping trains the MLP first, as a network of its
 own, then the additive model, each with its own early stopping on the same
 hold-out, and predicts the mean of their probabilities. One stopping rule for
 both would let the MLP go on memorising wrong labels while the slower
@@ -34,7 +34,6 @@ _CLEARLY = 2.0
 _ADDITIVE_BATCH_SCALE = 2
 _ADDITIVE_LR_SCALE = 4
 
-NETWORKS = ("mean", "mlp", "additive")
 _WEIGHTS = {"mean": (0.5, 0.5), "mlp": (1.0, 0.0), "additive": (0.0, 1.0)}
 
 
@@ -118,7 +117,7 @@ def clear_winner(correct):
 
 
 def set_network(net, choice):
-    """Make the module predict with ``choice`` (one of ``NETWORKS``); sets ``network_choice_``."""
+    """Make the module predict with ``choice`` (``'mean'``, ``'mlp'`` or ``'additive'``); sets ``network_choice_``."""
     weights = net.module_.model_weights
     weights.copy_(torch.tensor(_WEIGHTS[choice], dtype=weights.dtype))
     net.network_choice_ = choice

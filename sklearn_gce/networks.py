@@ -1,6 +1,5 @@
 """The default network: a multilayer perceptron for tabular data."""
 
-import math
 from numbers import Integral
 
 import numpy as np
