@@ -371,6 +371,9 @@ def make_methods(seed, names=None, gce_spec=None):
 
     methods = {
         "GCE (gce)": lambda: GCEClassifier(**{**gp(), "loss": "gce"}, random_state=seed),
+        # the default network, never corrected (the default before noise_correction='auto')
+        "GCE (no correction)": lambda: GCEClassifier(
+            **{**gp(), "loss": "gce", "noise_correction": None}, random_state=seed),
         # the default network without its additive member (the default until issue 11)
         "GCE (MLP alone)": lambda: GCEClassifier(**{**MLP_ALONE, **gp(), "loss": "gce"}, random_state=seed),
         "GCE (truncated)": lambda: GCEClassifier(**{**gp(), "loss": "truncated"},

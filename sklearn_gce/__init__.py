@@ -7,7 +7,7 @@ from ._accelerate import AcceleratedGCEClassifier
 from ._classifier import GCEClassifier
 from ._classifier_cv import GCEClassifierCV
 from ._members import MemberLoss, MemberMLP
-from ._correction import ForwardCorrectedLoss, estimate_transition_matrix
+from ._correction import ForwardCorrectedLoss, directed_flip_rate, estimate_transition_matrix
 from ._divergence import TrainingDivergedError
 from .losses import (
     CrossEntropyLoss,
@@ -42,6 +42,7 @@ __all__ = [
     "AcceleratedGCEClassifier",
     "ForwardCorrectedLoss",
     "estimate_transition_matrix",
+    "directed_flip_rate",
     "TrainingDivergedError",
     "MLP",
     "PiecewiseLinearEmbedding",

@@ -42,7 +42,7 @@ from ._data import (
     state_of,
 )
 from ._divergence import DivergenceGuard, TrainingDivergedError
-from ._correction import ForwardCorrectedLoss, estimate_transition_matrix
+from ._correction import ForwardCorrectedLoss, directed_flip_rate, estimate_transition_matrix
 from ._early_stopping import HoldOutEarlyStopping
 from ._elr import early_learning_penalty
 from ._pruning import TruncationPruning, reoptimise_weights
@@ -61,6 +61,12 @@ _MAX_SCALING_ROWS = 65_536
 _MAX_SCALING_ITEMS = 2048
 # Predictions are copied to the host in chunks of about this many numbers.
 _HOST_COPY_ELEMENTS = 2**24
+
+# noise_correction='auto' corrects when the estimated noise has a direction
+# (directed_flip_rate above this; chosen on the tuning seeds of
+# benchmarks/accuracy.py), and estimates only with this many labels per class.
+_AUTO_FORWARD_ABOVE = 0.15
+_AUTO_MIN_PER_CLASS = 10
 
 
 def softmax(logits):
@@ -209,7 +215,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
     elr_beta : float, default=0.7
         Momentum of ELR's moving average, in ``[0, 1)`` (the paper: 0.7 on
         CIFAR-10, 0.9 on CIFAR-100).
-    noise_correction : {None, 'forward'}, default=None
+    noise_correction : {None, 'forward', 'auto'}, default='auto'
         ``'forward'`` attacks class-dependent noise directly: ``fit`` first
         trains the network as configured, estimates the noise transition
         matrix from its predictions by confident learning
@@ -218,6 +224,11 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         computed on ``p @ T``, the distribution of the noisy label (forward
         correction, Patrini et al., CVPR 2017), with any ``loss``. It costs
         two fits. Predictions are the network's clean-class probabilities.
+        ``'auto'`` trains and estimates the same way, but trains again with
+        the correction only where the estimated noise has a direction
+        (:func:`~sklearn_gce.directed_flip_rate` above 0.15, as under
+        pair-flip or class-to-class noise); otherwise it keeps the first
+        network, at the cost of one fit. ``noise_correction_`` says which.
     lr : float, default=1e-3
         Learning rate.
     batch_size : int, default=128
@@ -266,14 +277,21 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         piecewise-linearly; its categorical columns of many categories are
         embedded as learned vectors.
     transition_matrix_ : ndarray of shape (n_classes, n_classes)
-        With ``noise_correction='forward'``: the estimated probability
-        ``T[i, j]`` that a row of class ``classes_[i]`` is labelled
-        ``classes_[j]``, the matrix the loss was corrected with.
+        With ``noise_correction='forward'`` or ``'auto'``: the estimated
+        probability ``T[i, j]`` that a row of class ``classes_[i]`` is
+        labelled ``classes_[j]``, the matrix the loss was (or, under
+        ``'auto'``, would have been) corrected with. Absent when ``'auto'``
+        had fewer than 10 labels of some class to estimate it from.
+    noise_correction_ : {None, 'forward'}
+        The correction the kept network was trained with: ``'forward'`` or
+        ``None``; under ``'auto'``, what the estimate decided.
     label_issues_ : ndarray of bool, shape (n_samples,)
         The suspected label errors: the training rows that the truncated loss
         prunes under the network that is kept (the best epoch, when early
         stopping restored one), i.e. whose label it gives a probability of at
-        most ``k``. All ``False`` for other losses, and when training ended
+        most ``k`` (with forward correction: whose label has probability at
+        most ``k`` under ``p @ T``, the noisy-label distribution). All
+        ``False`` for other losses, and when training ended
         before ``prune_start``; the rows held out for early stopping are never
         flagged. Its rows are those of the last ``fit``/``partial_fit`` call.
     module_, criterion_, optimizer_, history_
@@ -349,7 +367,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "elr_lambda": [Interval(Real, 0, None, closed="left")],
         "elr_beta": [Interval(Real, 0, 1, closed="left")],
-        "noise_correction": [StrOptions({"forward"}), None],
+        "noise_correction": [StrOptions({"forward", "auto"}), None],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
         "optimizer": [type, callable],
@@ -381,7 +399,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         n_iter_no_change=20,
         elr_lambda=0.0,
         elr_beta=0.7,
-        noise_correction=None,
+        noise_correction="auto",
         lr=1e-3,
         batch_size=128,
         optimizer=torch.optim.Adam,
@@ -481,21 +499,43 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             data = self._training_data(X, y, targets, sample_weight, self._hold_out(targets, seed))
         if self.noise_correction is None:
             self.__dict__.pop("transition_matrix_", None)
-        elif not (warm and hasattr(self, "transition_matrix_")):
-            self._estimate_noise(data, seed)
+            self.noise_correction_ = None
+        elif warm and (hasattr(self, "transition_matrix_")
+                       or self.noise_correction == "auto" and hasattr(self, "noise_correction_")):
+            # a warm start keeps the matrix, and under 'auto' the decision, of the last fit
+            if self.noise_correction == "forward":
+                self.noise_correction_ = "forward"
+                if not isinstance(self.criterion_, ForwardCorrectedLoss):
+                    self.initialize_criterion()  # the last fit, under 'auto', kept its network uncorrected
+        elif self.noise_correction == "forward" or self._can_estimate_noise(targets):
+            first = self._estimate_noise(data, seed)
+            if self.noise_correction == "auto" and directed_flip_rate(self.transition_matrix_) <= _AUTO_FORWARD_ABOVE:
+                self.noise_correction_ = None
+                return first  # no direction to the noise: the first network stays
+            self.noise_correction_ = "forward"
+            # The corrected fit starts from scratch: no pruning or ELR state either.
+            data.reset_state()
+        else:
+            self.__dict__.pop("transition_matrix_", None)
+            self.noise_correction_ = None
         return self._train(data, seed, reinitialize=not warm)
+
+    def _can_estimate_noise(self, targets):
+        """Whether ``'auto'`` has enough labels of every class to estimate the transition matrix."""
+        counts = np.bincount(np.asarray(targets), minlength=len(self.classes_))
+        return counts.min() >= _AUTO_MIN_PER_CLASS
 
     def _estimate_noise(self, data, seed):
         """Train without correction, then estimate ``transition_matrix_`` from the predictions."""
         self.__dict__.pop("transition_matrix_", None)
+        self.noise_correction_ = None
         self._train(data, seed, reinitialize=True)
         # Every row, the held-out ones included: a network trained with a
         # robust loss and stopped early has not memorised the wrong labels.
         logits = self.forward(data, training=False, device=self.device)
         proba = to_numpy(self._get_predict_nonlinearity()(logits))
         self.transition_matrix_ = estimate_transition_matrix(data.state.targets.cpu().numpy(), proba)
-        # The corrected fit starts from scratch: no pruning or ELR state either.
-        data.reset_state()
+        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, classes=None, sample_weight=None):
@@ -522,7 +562,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         self : GCEClassifier
         """
         first_call = not self.__sklearn_is_fitted__()
-        if self.noise_correction is not None and not hasattr(self, "transition_matrix_"):
+        if self.noise_correction == "forward" and not hasattr(self, "transition_matrix_"):
             raise ValueError(
                 "noise_correction='forward' estimates the transition matrix in fit; call "
                 "fit once before partial_fit, or set noise_correction=None."
@@ -532,6 +572,8 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             targets = self._encode_labels(y, reset=first_call, classes=classes, incremental=True)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             data = self._training_data(X, y, targets, sample_weight, hold_out=None)
+        # 'auto' without an earlier fit: nothing to estimate the matrix from yet
+        self.__dict__.setdefault("noise_correction_", "forward" if self._corrects_forward() else None)
         return self._train(data, seed, reinitialize=first_call)
 
     @contextmanager
@@ -768,9 +810,15 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
                 f"({', '.join(f'{name}=...' for name in clash)}), not criterion__{clash[0]}."
             )
         self.criterion_ = make_loss(self.loss, q=self.q, k=self.k, **options)
-        if self.noise_correction is not None and hasattr(self, "transition_matrix_"):
+        if self._corrects_forward():
             self.criterion_ = ForwardCorrectedLoss(self.criterion_, self.transition_matrix_)
         return self
+
+    def _corrects_forward(self):
+        """Whether training goes through the estimated transition matrix."""
+        if self.noise_correction is None or not hasattr(self, "transition_matrix_"):
+            return False
+        return self.noise_correction == "forward" or getattr(self, "noise_correction_", None) == "forward"
 
     @property
     def _default_callbacks(self):

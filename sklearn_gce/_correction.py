@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ForwardCorrectedLoss", "estimate_transition_matrix"]
+__all__ = ["ForwardCorrectedLoss", "directed_flip_rate", "estimate_transition_matrix"]
 
 
 def estimate_transition_matrix(labels, pred_probs):
@@ -61,6 +61,50 @@ def estimate_transition_matrix(labels, pred_probs):
     # cleanlab's noise matrix is P(label = row | true class = column).
     _, noise_matrix, _ = estimate_latent(joint, labels)
     return noise_matrix.T
+
+
+def directed_flip_rate(transition_matrix):
+    """How much of the label noise in ``T`` goes one way: the mean, over classes, of the largest flip minus the average flip.
+
+    For true class ``i`` the row ``T[i]`` spends ``1 - T[i, i]`` on wrong
+    labels; this is the part of it that favours one wrong class,
+    ``max_{j != i} T[i, j] - (1 - T[i, i]) / (K - 1)``, averaged over the
+    classes. Clean labels and symmetric noise give 0 (their wrong labels are
+    spread evenly); pair-flip noise at rate ``r`` gives ``r (K - 2) / (K - 1)``.
+    It is what forward correction can undo and a robust loss cannot:
+    :class:`GCEClassifier` with ``noise_correction='auto'`` corrects when
+    the estimated matrix's rate is above 0.15. Two classes always give 0 (their
+    one wrong label has nowhere else to go).
+
+    Parameters
+    ----------
+    transition_matrix : array-like of shape (K, K)
+        ``T[i, j]``: probability that true class ``i`` is labelled ``j``
+        (rows sum to 1), e.g. from :func:`estimate_transition_matrix`.
+
+    Returns
+    -------
+    rate : float
+        In ``[0, 1)``.
+
+    Examples
+    --------
+    >>> from sklearn_gce import directed_flip_rate, pairflip_transition_matrix, symmetric_transition_matrix
+    >>> round(directed_flip_rate(pairflip_transition_matrix(5, 0.4)), 3)   # 0.4 * 3 / 4
+    0.3
+    >>> round(directed_flip_rate(symmetric_transition_matrix(5, 0.4)), 3)
+    0.0
+    """
+    T = np.asarray(transition_matrix, dtype=np.float64)
+    if T.ndim != 2 or T.shape[0] != T.shape[1]:
+        raise ValueError(f"transition_matrix must be square, got shape {T.shape}.")
+    n_classes = len(T)
+    if n_classes < 3:
+        return 0.0  # the one wrong label has no alternative to be favoured over
+    off = T.copy()
+    np.fill_diagonal(off, -np.inf)
+    spread = (1 - np.diag(T)) / (n_classes - 1)
+    return float(max(0.0, np.mean(off.max(axis=1) - spread)))
 
 
 class ForwardCorrectedLoss(nn.Module):

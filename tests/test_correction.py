@@ -77,3 +77,101 @@ def test_forward_correction_composes_with_the_truncated_loss_and_refuses_partial
     clf.partial_fit(X[600:700], y[600:700])  # keeps the estimate of fit
     with pytest.raises(ValueError, match="call fit once before partial_fit"):
         GCEClassifier(noise_correction="forward").partial_fit(X[:100], y[:100], classes=np.arange(10))
+
+
+def test_directed_flip_rate_closed_forms():
+    from sklearn_gce import (directed_flip_rate, mapping_transition_matrix, pairflip_transition_matrix,
+                             symmetric_transition_matrix)
+
+    for K in (3, 5, 10):
+        for rate in (0.1, 0.4):
+            assert directed_flip_rate(np.eye(K)) == 0
+            assert directed_flip_rate(symmetric_transition_matrix(K, rate)) == pytest.approx(0, abs=1e-12)
+            assert directed_flip_rate(pairflip_transition_matrix(K, rate)) == pytest.approx(rate * (K - 2) / (K - 1))
+    # a mapping that moves only classes 0 and 1: their rows count, the others add 0
+    T = mapping_transition_matrix(np.arange(4), {0: 1, 1: 0}, 0.4)
+    assert directed_flip_rate(T) == pytest.approx(2 * 0.4 * (2 / 3) / 4)
+    assert directed_flip_rate(np.array([[0.6, 0.4], [0.1, 0.9]])) == 0  # two classes: nowhere else to go
+    with pytest.raises(ValueError, match="square"):
+        directed_flip_rate(np.ones((2, 3)))
+
+
+def _fitted_params(est):
+    return [p.detach().clone() for p in est.module_.parameters()]
+
+
+@pytest.fixture(scope="module")
+def pairflip_blobs():
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=1600, centers=5, n_features=4, cluster_std=1.0, random_state=0)
+    X = X.astype(np.float32)
+    injector = LabelNoiseInjector(noise="pairflip", rate=0.4, random_state=0)
+    _, y_noisy = injector.fit_resample(X[:1200], y[:1200])
+    return X[:1200], y_noisy, injector.transition_matrix_, X[1200:], y[1200:]
+
+
+def test_auto_correction_finds_directed_noise_where_the_classes_are_learnable(pairflip_blobs):
+    from sklearn_gce import directed_flip_rate
+
+    X, y_noisy, T, X_test, y_test = pairflip_blobs
+    auto = GCEClassifier(max_epochs=30, random_state=0).fit(X, y_noisy)  # 'auto' is the default
+    assert directed_flip_rate(T) == pytest.approx(0.3)
+    assert directed_flip_rate(auto.transition_matrix_) > 0.2
+    assert auto.noise_correction_ == "forward" and isinstance(auto.criterion_, ForwardCorrectedLoss)
+    plain = GCEClassifier(noise_correction=None, max_epochs=30, random_state=0).fit(X, y_noisy)
+    assert auto.score(X_test, y_test) > plain.score(X_test, y_test)
+
+
+def test_auto_correction_corrects_exactly_as_forward_does(pairflip_digits, monkeypatch):
+    import sklearn_gce._classifier as module
+
+    monkeypatch.setattr(module, "_AUTO_FORWARD_ABOVE", 0.0)  # the decision is tested elsewhere
+    X, y_noisy, _, X_test, _ = pairflip_digits
+    auto = GCEClassifier(noise_correction="auto", max_epochs=25, random_state=0).fit(X, y_noisy)
+    forward = GCEClassifier(noise_correction="forward", max_epochs=25, random_state=0).fit(X, y_noisy)
+    assert auto.noise_correction_ == forward.noise_correction_ == "forward"
+    assert isinstance(auto.criterion_, ForwardCorrectedLoss)
+    np.testing.assert_array_equal(auto.transition_matrix_, forward.transition_matrix_)
+    np.testing.assert_allclose(auto.predict_proba(X_test), forward.predict_proba(X_test), atol=1e-6)
+
+
+def test_auto_correction_keeps_the_first_network_under_symmetric_noise(digits):
+    from sklearn_gce import directed_flip_rate
+
+    X, y = digits
+    _, y_noisy = LabelNoiseInjector(noise="symmetric", rate=0.4, random_state=0).fit_resample(X[:1300], y[:1300])
+    auto = GCEClassifier(noise_correction="auto", max_epochs=25, random_state=0).fit(X[:1300], y_noisy)
+    plain = GCEClassifier(max_epochs=25, random_state=0).fit(X[:1300], y_noisy)
+    assert auto.noise_correction_ is None and plain.noise_correction_ is None
+    assert directed_flip_rate(auto.transition_matrix_) <= 0.15  # the estimate is kept, and says why
+    assert not isinstance(auto.criterion_, ForwardCorrectedLoss)
+    assert len(auto.history_) == len(plain.history_)  # trained once
+    np.testing.assert_allclose(auto.predict_proba(X[1300:]), plain.predict_proba(X[1300:]), atol=1e-6)
+
+
+def test_auto_correction_without_enough_labels_per_class_or_an_earlier_fit(digits):
+    X, y = digits
+    few = GCEClassifier(noise_correction="auto", max_epochs=2, random_state=0).fit(X[:60], y[:60])
+    assert few.noise_correction_ is None and not hasattr(few, "transition_matrix_")
+    # partial_fit first: nothing to estimate from yet, so no correction (and no error, unlike 'forward')
+    clf = GCEClassifier(noise_correction="auto", max_epochs=1, random_state=0)
+    clf.partial_fit(X[:200], y[:200], classes=np.arange(10))
+    assert clf.noise_correction_ is None and not isinstance(clf.criterion_, ForwardCorrectedLoss)
+
+
+def test_warm_start_keeps_the_decision_and_switching_to_forward_corrects(pairflip_digits, monkeypatch):
+    import sklearn_gce._classifier as module
+
+    X, y_noisy, _, _, _ = pairflip_digits
+    clf = GCEClassifier(noise_correction="auto", max_epochs=3, random_state=0, warm_start=True)
+    with monkeypatch.context() as m:
+        m.setattr(module, "_AUTO_FORWARD_ABOVE", 1.0)  # 'auto' decides against correcting
+        clf.fit(X, y_noisy)
+    decided, matrix = clf.noise_correction_, clf.transition_matrix_.copy()
+    assert decided is None
+    clf.fit(X, y_noisy)  # warm: neither estimated again nor re-decided
+    assert clf.noise_correction_ == decided
+    np.testing.assert_array_equal(clf.transition_matrix_, matrix)
+    clf.set_params(noise_correction="forward").fit(X, y_noisy)
+    assert clf.noise_correction_ == "forward" and isinstance(clf.criterion_, ForwardCorrectedLoss)

@@ -448,7 +448,8 @@ def test_make_loss_builds_the_successors_with_options():
 def test_classifier_passes_criterion_options(digits, loss, options):
     X, y = digits
     params = {f"criterion__{name}": value for name, value in options.items()}
-    clf = GCEClassifier(loss=loss, max_epochs=1, early_stopping=False, random_state=0, **params)
+    clf = GCEClassifier(loss=loss, max_epochs=1, early_stopping=False, noise_correction=None, random_state=0,
+                        **params)
     clf.fit(X[:200], y[:200])
     assert type(clf.criterion_) is LOSSES[loss]
     assert all(getattr(clf.criterion_, name) == value for name, value in options.items())

@@ -152,7 +152,7 @@ def test_label_issues_are_those_of_the_model_that_is_kept(noisy_digits):
     k = 0.5
     clf = GCEClassifier(
         loss="truncated", k=k, prune_start=2, prune_every=1, max_epochs=60, n_iter_no_change=4,
-        random_state=0,
+        noise_correction=None, random_state=0,  # corrected, pruning judges p @ T (tests/test_correction.py)
     ).fit(X, y_noisy)
     history = clf.history
     best = int(np.argmin(history[:, "valid_loss"]))
