@@ -59,7 +59,7 @@ def pairflip_digits(digits):
 
 def test_forward_correction_estimates_the_noise_and_beats_class_dependent_flips(pairflip_digits):
     X, y_noisy, T, X_test, y_test = pairflip_digits
-    plain = GCEClassifier(max_epochs=60, random_state=0).fit(X, y_noisy)
+    plain = GCEClassifier(noise_correction=None, max_epochs=60, random_state=0).fit(X, y_noisy)
     corrected = GCEClassifier(noise_correction="forward", max_epochs=60, random_state=0).fit(X, y_noisy)
     estimate = corrected.transition_matrix_
     assert estimate.shape == (10, 10)

@@ -1,0 +1,174 @@
+"""When should the default correct the noise? The threshold of ``noise_correction='auto'``.
+
+What it measures
+----------------
+For every fit of ``benchmarks/accuracy.py``'s grid (same data sets, noise
+types, rates, splits, noisy labels and seeds), one
+``GCEClassifier(noise_correction='forward')`` fit, recording on the way:
+
+* the first network's clean-test accuracy (the default without correction:
+  forward correction trains it first, with the same seed and hold-out), its
+  fit time, and the directed flip rate of the transition matrix estimated from
+  it (:func:`sklearn_gce.directed_flip_rate`);
+* the forward-corrected network's clean-test accuracy and the total fit time.
+
+So every threshold ``t`` of ``'auto'`` can be replayed exactly: a fit keeps
+the first network when its estimated rate is at most ``t``, and the corrected
+one (at the cost of both fits) otherwise. Thresholds are ranked on the tuning
+seeds (0-1) against the best baseline of ``accuracy.csv`` (most settings at
+or above it, then the fewest more than 1.0 behind, then the best worst
+setting), and the chosen one is shown on the held-out seed (2) too. The
+package's threshold (``_AUTO_FORWARD_ABOVE``) is marked.
+
+Outputs: ``auto_correction.csv`` (one row per fit) and ``auto_correction.md``
+in ``--out``; the ranking is printed.
+
+Commands
+--------
+    python benchmarks/auto_correction.py --n-jobs 2            # the fits (~40 min on 2 cores), then the report
+    python benchmarks/auto_correction.py --report-only         # the report from the csv
+"""
+
+import argparse
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _benchlib as B  # noqa: E402
+from accuracy import BASELINES, HELD_OUT_SEEDS, NOISES, TUNING_SEEDS  # noqa: E402
+from sklearn_gce import GCEClassifier, directed_flip_rate  # noqa: E402
+from sklearn_gce._classifier import _AUTO_FORWARD_ABOVE  # noqa: E402
+
+DATASETS = ["digits", "storms", "chem97", "hpc", "weather", "kershaw"]
+KEYS = ["dataset", "noise", "rate", "seed"]
+THRESHOLDS = [0.0, 0.03, 0.05, 0.08, 0.1, 0.12, 0.15, 0.17, 0.2, 0.25, np.inf]
+
+
+class _FirstFitProbe(GCEClassifier):
+    """Forward correction that also scores the first (uncorrected) network it trains."""
+
+    def _estimate_noise(self, data, seed):
+        start = time.perf_counter()
+        out = super()._estimate_noise(data, seed)
+        self.probe_ = dict(first_seconds=time.perf_counter() - start,
+                           first_accuracy=float(np.mean(self.predict(self._X_test) == self._y_test)))
+        return out
+
+
+def _fit(dataset, noise, rate, seed):
+    B.limit_threads(1)
+    warnings.simplefilter("ignore")
+    ds = B.LOADERS[dataset]()
+    X_tr, X_te, y_tr, y_te = B.split_and_preprocess(ds, seed)
+    y_noisy, _ = B.inject(noise, rate, y_tr, seed, ds.n_classes, X=X_tr)
+    est = _FirstFitProbe(noise_correction="forward", random_state=seed)
+    est._X_test, est._y_test = X_te, y_te
+    start = time.perf_counter()
+    est.fit(X_tr, y_noisy)
+    total = time.perf_counter() - start
+    return dict(dataset=dataset, noise=noise, rate=rate, seed=seed, **est.probe_,
+                forward_accuracy=float(np.mean(est.predict(X_te) == y_te)), total_seconds=total,
+                flip_rate=directed_flip_rate(est.transition_matrix_))
+
+
+def run_fits(path, n_jobs):
+    from joblib import Parallel, delayed
+
+    done = pd.read_csv(path) if os.path.exists(path) else pd.DataFrame(columns=KEYS)
+    have = set(map(tuple, done[KEYS].astype(object).values.tolist()))
+    jobs = [(d, n, r, s) for s in (*TUNING_SEEDS, *HELD_OUT_SEEDS) for d in DATASETS
+            for n, rates in NOISES for r in rates
+            if B.noise_allowed(n, r, B.LOADERS[d]().n_classes) and (d, n, r, s) not in have]
+    print(f"{len(jobs)} fits to run ({len(have)} in {path})", flush=True)
+    rows = done.to_dict("records")
+    for i in range(0, len(jobs), 2 * max(1, n_jobs)):  # save as it goes
+        rows += Parallel(n_jobs=n_jobs)(delayed(_fit)(*j) for j in jobs[i:i + 2 * max(1, n_jobs)])
+        pd.DataFrame(rows).to_csv(path, index=False)
+        print(f"  {min(i + 2 * max(1, n_jobs), len(jobs))}/{len(jobs)}", flush=True)
+
+
+def replay(fits, threshold):
+    """Accuracy and cost of each fit under ``'auto'`` with this threshold."""
+    corrected = fits.flip_rate > threshold
+    accuracy = fits.forward_accuracy.where(corrected, fits.first_accuracy)
+    cost = np.where(corrected, fits.total_seconds / fits.first_seconds, 1.0)
+    return accuracy, corrected, cost
+
+
+def report(fits, accuracy_csv, out):
+    acc = pd.read_csv(accuracy_csv)
+    # per fit and baseline method; the best baseline of a setting is the best of their means
+    base = acc[acc.method.isin(BASELINES)].groupby(KEYS + ["method"]).accuracy.mean().unstack("method")
+    rows = []
+    for t in THRESHOLDS:
+        accuracy, corrected, cost = replay(fits, t)
+        row = {"threshold": "never" if np.isinf(t) else ("always" if t == 0 else t),
+               **_best_baseline_score(fits, accuracy, TUNING_SEEDS, base),
+               "corrected": f"{corrected.mean():.0%}",
+               "fit time, x uncorrected": round(float(np.exp(np.log(cost).mean())), 2)}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    order = table.sort_values(["at or above best baseline", "more than 1.0 behind", "worst"],
+                              ascending=[False, True, False], kind="stable")
+    chosen = THRESHOLDS[order.index[0]]
+    lines = ["# The threshold of `noise_correction='auto'`", "",
+             "Generated by `python benchmarks/auto_correction.py` (see its docstring). Each fit of the "
+             f"accuracy grid ({len(fits)} fits here) trained once without and once with forward correction; "
+             "a threshold keeps the corrected network where the estimated directed flip rate exceeds it. "
+             f"Against the best baseline of `{os.path.basename(accuracy_csv)}`, on the tuning seeds "
+             f"{list(TUNING_SEEDS)}:", "", table.to_markdown(index=False), "",
+             f"Best on the tuning seeds: **{chosen:g}**; the package uses **{_AUTO_FORWARD_ABOVE:g}**.", ""]
+    held = fits.seed.isin(HELD_OUT_SEEDS)
+    if held.any():
+        n_cells = fits[held].groupby(["dataset", "noise", "rate"]).ngroups
+        lines += [f"On the held-out seed {list(HELD_OUT_SEEDS)} ({held.sum()} fits, {n_cells} settings):", ""]
+        rows = []
+        for label, t in (("never (no correction)", np.inf), (f"package ({_AUTO_FORWARD_ABOVE:g})",
+                                                            _AUTO_FORWARD_ABOVE), ("always", 0.0)):
+            accuracy, corrected, cost = replay(fits, t)
+            rows.append({"threshold": label, **_best_baseline_score(fits, accuracy, HELD_OUT_SEEDS, base)})
+        lines += [pd.DataFrame(rows).to_markdown(index=False), ""]
+    by_noise = fits.groupby("noise").flip_rate.describe()[["count", "min", "50%", "max"]].round(3)
+    lines += ["Estimated directed flip rate by noise type (all fits):", "", by_noise.to_markdown(), ""]
+    text = "\n".join(lines)
+    with open(os.path.join(out, "auto_correction.md"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+def _best_baseline_score(fits, accuracy, seeds, base):
+    sub = fits.seed.isin(seeds).values
+    keys = pd.MultiIndex.from_frame(fits.loc[sub, ["dataset", "noise", "rate"]])
+    mean = pd.Series(accuracy[sub].values, index=keys).groupby(level=[0, 1, 2]).mean() * 100
+    b = base[base.index.get_level_values("seed").isin(seeds)].groupby(level=[0, 1, 2]).mean().max(axis=1) * 100
+    gap = (mean - b.reindex(mean.index)).dropna()
+    worst = gap.idxmin()
+    return {"settings": len(gap), "at or above best baseline": int((gap >= -1e-9).sum()),
+            "more than 1.0 behind": int((gap < -1.0).sum()), "worst": round(float(gap[worst]), 1),
+            "worst setting": "/".join(map(str, worst)), "mean gap": round(float(gap.mean()), 2)}
+
+
+def main(argv=None):
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=os.path.join(here, "results"))
+    ap.add_argument("--accuracy-csv", default=os.path.join(here, "results", "accuracy.csv"),
+                    help="the run whose baselines the thresholds are scored against")
+    ap.add_argument("--n-jobs", type=int, default=1)
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "auto_correction.csv")
+    if not args.report_only:
+        run_fits(path, args.n_jobs)
+    report(pd.read_csv(path), args.accuracy_csv, args.out)
+
+
+if __name__ == "__main__":
+    main()
