@@ -500,6 +500,8 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         if self.noise_correction is None:
             self.__dict__.pop("transition_matrix_", None)
             self.noise_correction_ = None
+            if warm and isinstance(self.criterion_, ForwardCorrectedLoss):
+                self.initialize_criterion()  # the last fit was corrected; this one is not
         elif warm and (hasattr(self, "transition_matrix_")
                        or self.noise_correction == "auto" and hasattr(self, "noise_correction_")):
             # a warm start keeps the matrix, and under 'auto' the decision, of the last fit
@@ -509,9 +511,13 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
                     self.initialize_criterion()  # the last fit, under 'auto', kept its network uncorrected
         elif self.noise_correction == "forward" or self._can_estimate_noise(targets):
             first = self._estimate_noise(data, seed)
-            if self.noise_correction == "auto" and directed_flip_rate(self.transition_matrix_) <= _AUTO_FORWARD_ABOVE:
+            rate = directed_flip_rate(self.transition_matrix_)
+            if self.noise_correction == "auto" and rate <= _AUTO_FORWARD_ABOVE:
                 self.noise_correction_ = None
                 return first  # no direction to the noise: the first network stays
+            if self.verbose and self.noise_correction == "auto":
+                print(f"noise_correction='auto': the estimated noise has a direction (directed flip rate "
+                      f"{rate:.3f} > {_AUTO_FORWARD_ABOVE}); training again with forward correction.")
             self.noise_correction_ = "forward"
             # The corrected fit starts from scratch: no pruning or ELR state either.
             data.reset_state()

@@ -111,11 +111,12 @@ def pairflip_blobs():
     return X[:1200], y_noisy, injector.transition_matrix_, X[1200:], y[1200:]
 
 
-def test_auto_correction_finds_directed_noise_where_the_classes_are_learnable(pairflip_blobs):
+def test_auto_correction_finds_directed_noise_where_the_classes_are_learnable(pairflip_blobs, capsys):
     from sklearn_gce import directed_flip_rate
 
     X, y_noisy, T, X_test, y_test = pairflip_blobs
-    auto = GCEClassifier(max_epochs=30, random_state=0).fit(X, y_noisy)  # 'auto' is the default
+    auto = GCEClassifier(max_epochs=30, random_state=0, verbose=1).fit(X, y_noisy)  # 'auto' is the default
+    assert "training again with forward correction" in capsys.readouterr().out
     assert directed_flip_rate(T) == pytest.approx(0.3)
     assert directed_flip_rate(auto.transition_matrix_) > 0.2
     assert auto.noise_correction_ == "forward" and isinstance(auto.criterion_, ForwardCorrectedLoss)
@@ -175,3 +176,6 @@ def test_warm_start_keeps_the_decision_and_switching_to_forward_corrects(pairfli
     np.testing.assert_array_equal(clf.transition_matrix_, matrix)
     clf.set_params(noise_correction="forward").fit(X, y_noisy)
     assert clf.noise_correction_ == "forward" and isinstance(clf.criterion_, ForwardCorrectedLoss)
+    clf.set_params(noise_correction=None).fit(X, y_noisy)  # and back: no matrix, no correction
+    assert clf.noise_correction_ is None and not hasattr(clf, "transition_matrix_")
+    assert not isinstance(clf.criterion_, ForwardCorrectedLoss)
