@@ -501,14 +501,14 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             self.__dict__.pop("transition_matrix_", None)
             self.noise_correction_ = None
             if warm and isinstance(self.criterion_, ForwardCorrectedLoss):
-                self.initialize_criterion()  # the last fit was corrected; this one is not
-        elif warm and (hasattr(self, "transition_matrix_")
-                       or self.noise_correction == "auto" and hasattr(self, "noise_correction_")):
+                self._initialize_criterion()  # the last fit was corrected; this one is not
+        elif warm and hasattr(self, "transition_matrix_"):
             # a warm start keeps the matrix, and under 'auto' the decision, of the last fit
             if self.noise_correction == "forward":
                 self.noise_correction_ = "forward"
-                if not isinstance(self.criterion_, ForwardCorrectedLoss):
-                    self.initialize_criterion()  # the last fit, under 'auto', kept its network uncorrected
+            self.__dict__.setdefault("noise_correction_", None)  # a model pickled before 'auto'
+            if isinstance(self.criterion_, ForwardCorrectedLoss) != self._corrects_forward():
+                self._initialize_criterion()  # e.g. the last fit, under 'auto', stayed uncorrected
         elif self.noise_correction == "forward" or self._can_estimate_noise(targets):
             first = self._estimate_noise(data, seed)
             rate = directed_flip_rate(self.transition_matrix_)
@@ -519,8 +519,10 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
                 print(f"noise_correction='auto': the estimated noise has a direction (directed flip rate "
                       f"{rate:.3f} > {_AUTO_FORWARD_ABOVE}); training again with forward correction.")
             self.noise_correction_ = "forward"
-            # The corrected fit starts from scratch: no pruning or ELR state either.
+            # The corrected fit starts from scratch (a warm one too: the first
+            # network replaced its weights): no pruning or ELR state either.
             data.reset_state()
+            warm = False
         else:
             self.__dict__.pop("transition_matrix_", None)
             self.noise_correction_ = None
@@ -578,8 +580,16 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             targets = self._encode_labels(y, reset=first_call, classes=classes, incremental=True)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             data = self._training_data(X, y, targets, sample_weight, hold_out=None)
-        # 'auto' without an earlier fit: nothing to estimate the matrix from yet
-        self.__dict__.setdefault("noise_correction_", "forward" if self._corrects_forward() else None)
+        # The correction of the last fit, if the parameter still asks for it
+        # ('auto' without an earlier fit: nothing to estimate the matrix from yet).
+        if self.noise_correction is None or not hasattr(self, "transition_matrix_"):
+            self.noise_correction_ = None
+        elif self.noise_correction == "forward":
+            self.noise_correction_ = "forward"
+        else:
+            self.noise_correction_ = getattr(self, "noise_correction_", None)
+        if not first_call and isinstance(self.criterion_, ForwardCorrectedLoss) != self._corrects_forward():
+            self._initialize_criterion()
         return self._train(data, seed, reinitialize=first_call)
 
     @contextmanager

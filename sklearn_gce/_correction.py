@@ -140,7 +140,9 @@ class ForwardCorrectedLoss(nn.Module):
         if logits.dtype in (torch.float16, torch.bfloat16):
             logits = logits.float()
         log_p = F.log_softmax(logits, dim=-1)
-        return torch.logsumexp(log_p.unsqueeze(-1) + self.log_transition, dim=1)
+        # the buffer follows the logits (a loss that an accelerator left on the CPU)
+        log_transition = self.log_transition.to(logits.device)
+        return torch.logsumexp(log_p.unsqueeze(-1) + log_transition, dim=1)
 
     def forward(self, input, target, weight=None):
         return self.loss(self.noisy_log_proba(input), target, weight)

@@ -179,3 +179,14 @@ def test_warm_start_keeps_the_decision_and_switching_to_forward_corrects(pairfli
     clf.set_params(noise_correction=None).fit(X, y_noisy)  # and back: no matrix, no correction
     assert clf.noise_correction_ is None and not hasattr(clf, "transition_matrix_")
     assert not isinstance(clf.criterion_, ForwardCorrectedLoss)
+
+
+def test_forward_after_an_uncorrected_fit_corrects_and_partial_fit_follows_the_parameter(digits):
+    X, y = digits
+    clf = GCEClassifier(noise_correction=None, max_epochs=2, warm_start=True, random_state=0).fit(X[:600], y[:600])
+    clf.set_params(noise_correction="forward").fit(X[:600], y[:600])  # no matrix yet: estimate, then correct
+    assert clf.noise_correction_ == "forward" and isinstance(clf.criterion_, ForwardCorrectedLoss)
+    clf.set_params(noise_correction=None).partial_fit(X[600:700], y[600:700])
+    assert clf.noise_correction_ is None and not isinstance(clf.criterion_, ForwardCorrectedLoss)
+    clf.set_params(noise_correction="forward").partial_fit(X[600:700], y[600:700])  # the matrix of fit
+    assert clf.noise_correction_ == "forward" and isinstance(clf.criterion_, ForwardCorrectedLoss)
