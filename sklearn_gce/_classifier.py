@@ -499,16 +499,9 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             data = self._training_data(X, y, targets, sample_weight, self._hold_out(targets, seed))
         if self.noise_correction is None:
             self.__dict__.pop("transition_matrix_", None)
-            self.noise_correction_ = None
-            if warm and isinstance(self.criterion_, ForwardCorrectedLoss):
-                self._initialize_criterion()  # the last fit was corrected; this one is not
+            self._follow_last_correction()
         elif warm and hasattr(self, "transition_matrix_"):
-            # a warm start keeps the matrix, and under 'auto' the decision, of the last fit
-            if self.noise_correction == "forward":
-                self.noise_correction_ = "forward"
-            self.__dict__.setdefault("noise_correction_", None)  # a model pickled before 'auto'
-            if isinstance(self.criterion_, ForwardCorrectedLoss) != self._corrects_forward():
-                self._initialize_criterion()  # e.g. the last fit, under 'auto', stayed uncorrected
+            self._follow_last_correction()  # a warm start keeps the matrix of the last fit
         elif self.noise_correction == "forward" or self._can_estimate_noise(targets):
             first = self._estimate_noise(data, seed)
             rate = directed_flip_rate(self.transition_matrix_)
@@ -527,6 +520,22 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             self.__dict__.pop("transition_matrix_", None)
             self.noise_correction_ = None
         return self._train(data, seed, reinitialize=not warm)
+
+    def _follow_last_correction(self):
+        """Set ``noise_correction_``, and the loss, as the parameter asks of the last fit's matrix.
+
+        For the calls that estimate nothing: warm fits and ``partial_fit``.
+        ``'auto'`` keeps the last fit's decision.
+        """
+        if self.noise_correction is None or not hasattr(self, "transition_matrix_"):
+            self.noise_correction_ = None
+        elif self.noise_correction == "forward":
+            self.noise_correction_ = "forward"
+        else:  # None in a model pickled before 'auto' existed
+            self.noise_correction_ = getattr(self, "noise_correction_", None)
+        corrected = isinstance(getattr(self, "criterion_", None), ForwardCorrectedLoss)
+        if getattr(self, "initialized_", False) and corrected != self._corrects_forward():
+            self._initialize_criterion()
 
     def _can_estimate_noise(self, targets):
         """Whether ``'auto'`` has enough labels of every class to estimate the transition matrix."""
@@ -580,16 +589,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             targets = self._encode_labels(y, reset=first_call, classes=classes, incremental=True)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             data = self._training_data(X, y, targets, sample_weight, hold_out=None)
-        # The correction of the last fit, if the parameter still asks for it
-        # ('auto' without an earlier fit: nothing to estimate the matrix from yet).
-        if self.noise_correction is None or not hasattr(self, "transition_matrix_"):
-            self.noise_correction_ = None
-        elif self.noise_correction == "forward":
-            self.noise_correction_ = "forward"
-        else:
-            self.noise_correction_ = getattr(self, "noise_correction_", None)
-        if not first_call and isinstance(self.criterion_, ForwardCorrectedLoss) != self._corrects_forward():
-            self._initialize_criterion()
+        self._follow_last_correction()  # 'auto' before any fit: no matrix to correct with yet
         return self._train(data, seed, reinitialize=first_call)
 
     @contextmanager

@@ -64,7 +64,7 @@ def estimate_transition_matrix(labels, pred_probs):
 
 
 def directed_flip_rate(transition_matrix):
-    """How much of the label noise in ``T`` goes one way: the mean, over classes, of the largest flip minus the average flip.
+    """How much of the label noise in ``T`` goes one way: per class, the largest flip minus the average one.
 
     For true class ``i`` the row ``T[i]`` spends ``1 - T[i, i]`` on wrong
     labels; this is the part of it that favours one wrong class,
