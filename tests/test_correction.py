@@ -59,14 +59,19 @@ def pairflip_digits(digits):
 
 def test_forward_correction_estimates_the_noise_and_beats_class_dependent_flips(pairflip_digits):
     X, y_noisy, T, X_test, y_test = pairflip_digits
-    plain = GCEClassifier(noise_correction=None, max_epochs=60, random_state=0).fit(X, y_noisy)
-    corrected = GCEClassifier(noise_correction="forward", max_epochs=60, random_state=0).fit(X, y_noisy)
-    estimate = corrected.transition_matrix_
-    assert estimate.shape == (10, 10)
-    np.testing.assert_allclose(estimate.sum(1), 1, atol=1e-6)
-    assert np.abs(estimate - T).mean() < 0.08
-    assert corrected.score(X_test, y_test) > plain.score(X_test, y_test) + 0.03
-    assert not hasattr(plain, "transition_matrix_")
+    gains = []
+    # Over three seeds: one fit's gain depends on the thread count's rounding
+    # (seed 0 gains 4.6 points on two threads and loses 4.6 on one).
+    for seed in range(3):
+        plain = GCEClassifier(noise_correction=None, max_epochs=60, random_state=seed).fit(X, y_noisy)
+        corrected = GCEClassifier(noise_correction="forward", max_epochs=60, random_state=seed).fit(X, y_noisy)
+        estimate = corrected.transition_matrix_
+        assert estimate.shape == (10, 10)
+        np.testing.assert_allclose(estimate.sum(1), 1, atol=1e-6)
+        assert np.abs(estimate - T).mean() < 0.08
+        assert not hasattr(plain, "transition_matrix_")
+        gains.append(corrected.score(X_test, y_test) - plain.score(X_test, y_test))
+    assert np.mean(gains) > 0.03
 
 
 def test_forward_correction_composes_with_the_truncated_loss_and_refuses_partial_fit_first(digits):
