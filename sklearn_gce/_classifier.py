@@ -1,5 +1,6 @@
 """``GCEClassifier``: a skorch neural network trained with a noise-robust loss."""
 
+import copy
 import inspect
 import threading
 from contextlib import contextmanager
@@ -42,7 +43,7 @@ from ._data import (
     state_of,
 )
 from ._divergence import DivergenceGuard, TrainingDivergedError
-from ._correction import ForwardCorrectedLoss, directed_flip_rate, estimate_transition_matrix
+from ._correction import ForwardCorrectedLoss, MeanWithUncorrected, directed_flip_rate, estimate_transition_matrix
 from ._early_stopping import HoldOutEarlyStopping
 from ._elr import early_learning_penalty
 from ._pruning import TruncationPruning, reoptimise_weights
@@ -497,6 +498,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             targets = self._encode_labels(y, reset=not warm)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             data = self._training_data(X, y, targets, sample_weight, self._hold_out(targets, seed))
+        uncorrected = None
         if self.noise_correction is None:
             self.__dict__.pop("transition_matrix_", None)
             self._follow_last_correction()
@@ -508,9 +510,13 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             if self.noise_correction == "auto" and rate <= _AUTO_FORWARD_ABOVE:
                 self.noise_correction_ = None
                 return first  # no direction to the noise: the first network stays
-            if self.verbose and self.noise_correction == "auto":
-                print(f"noise_correction='auto': the estimated noise has a direction (directed flip rate "
-                      f"{rate:.3f} > {_AUTO_FORWARD_ABOVE}); training again with forward correction.")
+            if self.noise_correction == "auto":
+                # kept for the mean; a copy, as skorch re-uses a module instance the user passed
+                uncorrected = copy.deepcopy(self.module_).eval()
+                if self.verbose:
+                    print(f"noise_correction='auto': the estimated noise has a direction (directed flip "
+                          f"rate {rate:.3f} > {_AUTO_FORWARD_ABOVE}); training again with forward "
+                          "correction, to predict with the mean of both networks.")
             self.noise_correction_ = "forward"
             # The corrected fit starts from scratch (a warm one too: the first
             # network replaced its weights): no pruning or ELR state either.
@@ -519,7 +525,10 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         else:
             self.__dict__.pop("transition_matrix_", None)
             self.noise_correction_ = None
-        return self._train(data, seed, reinitialize=not warm)
+        self._train(data, seed, reinitialize=not warm)
+        if uncorrected is not None:
+            self.module_ = MeanWithUncorrected(self.module_, uncorrected)
+        return self
 
     def _follow_last_correction(self):
         """Set ``noise_correction_``, and the loss, as the parameter asks of the last fit's matrix.
@@ -724,6 +733,9 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
 
     def _train(self, data, seed, reinitialize):
         """Run skorch's training loop on ``data``; set ``label_issues_``."""
+        if isinstance(getattr(self, "module_", None), MeanWithUncorrected) and not reinitialize:
+            # Training on (a warm fit, partial_fit) continues the corrected network alone.
+            self.module_ = self.module_.corrected
         try:
             with seeded_torch(seed, data.device):
                 if reinitialize or not self.initialized_:

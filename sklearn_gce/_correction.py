@@ -151,3 +151,45 @@ class ForwardCorrectedLoss(nn.Module):
     def optimal_weight(self, input, target):
         """The truncated loss's weights, judged on the noisy-label distribution."""
         return self.loss.optimal_weight(self.noisy_log_proba(input), target)
+
+
+class MeanWithUncorrected(nn.Module):
+    """What ``noise_correction='auto'`` predicts with when it corrects: the mean of two networks.
+
+    ``corrected`` was trained through the estimated transition matrix,
+    ``uncorrected`` is the first network, the one the matrix was estimated
+    from. Averaging their probabilities keeps most of what the correction
+    gains and bounds what a wrong estimate costs (see
+    :ref:`benchmarks`). In evaluation mode the module returns the log of the
+    mean of the two networks' probabilities, so their softmax is that mean;
+    in training mode the corrected network's output alone, the uncorrected
+    one being frozen.
+
+    Parameters
+    ----------
+    corrected, uncorrected : torch.nn.Module
+        Networks returning logits (or log-probabilities) for the same classes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_gce._correction import MeanWithUncorrected
+    >>> a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    >>> mean = MeanWithUncorrected(a, b).eval()
+    >>> x = torch.randn(4, 3)
+    >>> expected = (torch.softmax(a(x), -1) + torch.softmax(b(x), -1)) / 2
+    >>> bool(torch.allclose(torch.softmax(mean(x), -1), expected, atol=1e-6))
+    True
+    """
+
+    def __init__(self, corrected, uncorrected):
+        super().__init__()
+        self.corrected = corrected
+        self.uncorrected = uncorrected.requires_grad_(False)
+
+    def forward(self, X):
+        if self.training:
+            return self.corrected(X)
+        # float32 even under autocast: a mean of probabilities, in log space
+        log_p = torch.stack([F.log_softmax(m(X).float(), dim=-1) for m in (self.corrected, self.uncorrected)])
+        return torch.logsumexp(log_p, dim=0) - np.log(2.0)

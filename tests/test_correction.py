@@ -129,17 +129,31 @@ def test_auto_correction_finds_directed_noise_where_the_classes_are_learnable(pa
     assert auto.score(X_test, y_test) > plain.score(X_test, y_test)
 
 
-def test_auto_correction_corrects_exactly_as_forward_does(pairflip_digits, monkeypatch):
+def test_auto_correction_predicts_the_mean_of_the_forward_and_the_uncorrected_network(pairflip_digits, monkeypatch):
+    import pickle
+
     import sklearn_gce._classifier as module
+    from sklearn_gce._correction import MeanWithUncorrected
 
     monkeypatch.setattr(module, "_AUTO_FORWARD_ABOVE", 0.0)  # the decision is tested elsewhere
     X, y_noisy, _, X_test, _ = pairflip_digits
-    auto = GCEClassifier(noise_correction="auto", max_epochs=25, random_state=0).fit(X, y_noisy)
+    auto = GCEClassifier(noise_correction="auto", max_epochs=25, random_state=0, warm_start=True).fit(X, y_noisy)
     forward = GCEClassifier(noise_correction="forward", max_epochs=25, random_state=0).fit(X, y_noisy)
+    plain = GCEClassifier(noise_correction=None, max_epochs=25, random_state=0).fit(X, y_noisy)
     assert auto.noise_correction_ == forward.noise_correction_ == "forward"
-    assert isinstance(auto.criterion_, ForwardCorrectedLoss)
+    assert isinstance(auto.criterion_, ForwardCorrectedLoss) and isinstance(auto.module_, MeanWithUncorrected)
     np.testing.assert_array_equal(auto.transition_matrix_, forward.transition_matrix_)
-    np.testing.assert_allclose(auto.predict_proba(X_test), forward.predict_proba(X_test), atol=1e-6)
+    # the same two networks: forward's corrected one, and the first one, which is the uncorrected fit
+    mean = (forward.predict_proba(X_test) + plain.predict_proba(X_test)) / 2
+    np.testing.assert_allclose(auto.predict_proba(X_test), mean, atol=1e-5)
+    assert not any(p.requires_grad for p in auto.module_.uncorrected.parameters())
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(auto)).predict_proba(X_test), mean, atol=1e-5)
+    # training on continues the corrected network alone
+    auto.set_params(max_epochs=1).fit(X, y_noisy)
+    assert not isinstance(auto.module_, MeanWithUncorrected) and auto.noise_correction_ == "forward"
+    assert isinstance(auto.criterion_, ForwardCorrectedLoss)
+    auto.partial_fit(X[:100], y_noisy[:100])
+    assert np.isfinite(auto.predict_proba(X_test)).all()
 
 
 def test_auto_correction_keeps_the_first_network_under_symmetric_noise(digits):
