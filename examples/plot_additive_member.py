@@ -12,7 +12,8 @@ each model is scored alone and averaged, on the *clean* test labels. The
 default estimator goes one step further where the noise has a direction, as
 pair-flip noise has: ``noise_correction='auto'`` estimates the noise
 transition matrix after the first fit and, where it finds one class
-mistaken for another, trains again through it (the last line).
+mistaken for another, trains again through it and predicts with the mean of
+both networks (the last line).
 
 Run it from the project root: ``python examples/plot_additive_member.py``.
 """

@@ -228,8 +228,12 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         ``'auto'`` trains and estimates the same way, but trains again with
         the correction only where the estimated noise has a direction
         (:func:`~sklearn_gce.directed_flip_rate` above 0.15, as under
-        pair-flip or class-to-class noise); otherwise it keeps the first
-        network, at the cost of one fit. ``noise_correction_`` says which.
+        pair-flip or class-to-class noise), and then predicts with the mean
+        of the corrected and the first network's probabilities, which bounds
+        what a wrong estimate costs; otherwise it keeps the first network, at
+        the cost of one fit. ``noise_correction_`` says which. A warm fit or
+        ``partial_fit`` after a corrected one trains the corrected network on,
+        and predicts with it alone.
     lr : float, default=1e-3
         Learning rate.
     batch_size : int, default=128
@@ -285,7 +289,10 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         had fewer than 10 labels of some class to estimate it from.
     noise_correction_ : {None, 'forward'}
         The correction the kept network was trained with: ``'forward'`` or
-        ``None``; under ``'auto'``, what the estimate decided.
+        ``None``; under ``'auto'``, what the estimate decided. Where
+        ``'auto'`` corrected, ``module_`` holds both networks (attributes
+        ``corrected`` and ``uncorrected``) and predicts with the mean of
+        their probabilities.
     label_issues_ : ndarray of bool, shape (n_samples,)
         The suspected label errors: the training rows that the truncated loss
         prunes under the network that is kept (the best epoch, when early
