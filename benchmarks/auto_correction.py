@@ -11,7 +11,9 @@ types, rates, splits, noisy labels and seeds), one
   fit time, and the directed flip rate of the transition matrix estimated from
   it (:func:`sklearn_gce.directed_flip_rate`), and the same rate estimated
   from the early-stopping hold-out rows alone (out-of-sample predictions);
-* the forward-corrected network's clean-test accuracy and the total fit time.
+* the forward-corrected network's clean-test accuracy, that of the mean of
+  both networks' probabilities (what ``'auto'`` predicts with where it
+  corrects), and the total fit time.
 
 So every threshold ``t`` of ``'auto'`` can be replayed exactly: a fit keeps
 the first network when its estimated rate is at most ``t``, and the corrected
@@ -61,8 +63,10 @@ class _FirstFitProbe(GCEClassifier):
     def _estimate_noise(self, data, seed):
         start = time.perf_counter()
         out = super()._estimate_noise(data, seed)
-        self.probe_ = dict(first_seconds=time.perf_counter() - start,
-                           first_accuracy=float(np.mean(self.predict(self._X_test) == self._y_test)),
+        seconds = time.perf_counter() - start
+        self._first_proba = self.predict_proba(self._X_test)
+        self.probe_ = dict(first_seconds=seconds,
+                           first_accuracy=float(np.mean(self.classes_[self._first_proba.argmax(1)] == self._y_test)),
                            holdout_flip_rate=_holdout_flip_rate(self, data))
         return out
 
@@ -90,8 +94,12 @@ def _fit(dataset, noise, rate, seed):
     start = time.perf_counter()
     est.fit(X_tr, y_noisy)
     total = time.perf_counter() - start
+    forward = est.predict_proba(X_te)
+    # what 'auto' predicts with where it corrects: the mean of both networks
+    mean = (forward + est._first_proba) / 2
     return dict(dataset=dataset, noise=noise, rate=rate, seed=seed, **est.probe_,
-                forward_accuracy=float(np.mean(est.predict(X_te) == y_te)), total_seconds=total,
+                forward_accuracy=float(np.mean(est.classes_[forward.argmax(1)] == y_te)),
+                mean_accuracy=float(np.mean(est.classes_[mean.argmax(1)] == y_te)), total_seconds=total,
                 flip_rate=directed_flip_rate(est.transition_matrix_))
 
 
@@ -111,10 +119,14 @@ def run_fits(path, n_jobs):
         print(f"  {min(i + 2 * max(1, n_jobs), len(jobs))}/{len(jobs)}", flush=True)
 
 
-def replay(fits, threshold, rate="flip_rate"):
-    """Accuracy and cost of each fit under ``'auto'`` with this threshold on the ``rate`` column."""
+def replay(fits, threshold, rate="flip_rate", kept="forward_accuracy"):
+    """Accuracy and cost of each fit under ``'auto'`` with this threshold on the ``rate`` column.
+
+    ``kept``: the accuracy of what a corrected fit predicts with, the
+    corrected network alone or the mean of both (``mean_accuracy``).
+    """
     corrected = fits[rate] > threshold
-    accuracy = fits.forward_accuracy.where(corrected, fits.first_accuracy)
+    accuracy = fits[kept].where(corrected, fits.first_accuracy)
     cost = np.where(corrected, fits.total_seconds / fits.first_seconds, 1.0)
     return accuracy, corrected, cost
 
@@ -123,7 +135,8 @@ def replayed(fits, thresholds, seeds):
     """``{label: per-fit accuracy and fit seconds}`` under each threshold, for ``choose_defaults.score``.
 
     ``thresholds``: ``(label, threshold)`` pairs on the package's estimate
-    (every row), or ``(label, threshold, column)`` on another rate column.
+    (every row), or ``(label, threshold, column[, kept])`` on another rate
+    column (and with another accuracy of the corrected fits, see ``replay``).
     """
     sub = fits[fits.seed.isin(seeds)].set_index(KEYS)
     out, extra = {}, {}
