@@ -78,6 +78,8 @@ def _holdout_flip_rate(est, data):
     The rows the first network never trained on (out-of-sample predictions),
     as an alternative to the package's estimate from every row.
     """
+    if data.hold_out is None:  # too few rows to hold any out
+        return np.nan
     _, valid = data.hold_out(data, data.y)
     _, rows = rows_of(valid)
     proba = est.predict_proba(data.X[rows])
@@ -200,7 +202,8 @@ def report(fits, accuracy_csv, out):
         rules = [("never (no correction)", np.inf),
                  (f"package ({_AUTO_FORWARD_ABOVE:g}), corrected alone", _AUTO_FORWARD_ABOVE),
                  ("always", -np.inf)]
-        if "mean_accuracy" in fits:
+        corrected = fits[held & (fits.flip_rate > _AUTO_FORWARD_ABOVE)]
+        if "mean_accuracy" in fits and corrected.mean_accuracy.notna().all():
             rules.insert(1, (f"package ({_AUTO_FORWARD_ABOVE:g}), mean of both", _AUTO_FORWARD_ABOVE,
                              "flip_rate", "mean_accuracy"))
         shown, _ = replayed(fits, rules, HELD_OUT_SEEDS)

@@ -198,7 +198,9 @@ def run_task(task):
         return_estimator=True)
     net = estimator[-1] if hasattr(estimator, "steps") else estimator
     epochs = len(net.history) if isinstance(net, GCEClassifier) else np.nan
-    width = net.module_.layers[0].in_features if isinstance(net, GCEClassifier) else np.nan
+    # the corrected network where noise_correction='auto' kept the mean of two
+    module = getattr(net.module_, "corrected", net.module_) if isinstance(net, GCEClassifier) else None
+    width = module.layers[0].in_features if module is not None else np.nan
     return {"table": table, "noise_rate": rate, "seed": seed, "method": method,
             "accuracy": accuracy, "fit_seconds": fit_seconds, "epochs": epochs,
             "first_layer_inputs": width, "realised_noise": realised}

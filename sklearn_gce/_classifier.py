@@ -292,7 +292,12 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         ``None``; under ``'auto'``, what the estimate decided. Where
         ``'auto'`` corrected, ``module_`` holds both networks (attributes
         ``corrected`` and ``uncorrected``) and predicts with the mean of
-        their probabilities.
+        their probabilities: two forward passes per prediction, twice the
+        weights in memory. ``label_issues_``, ``history_``,
+        ``network_choice_`` and ``network_scores_`` then describe the
+        corrected network's training; the saved parameters
+        (``save_params``) load only into a fit that corrected too (pickle
+        the estimator instead).
     label_issues_ : ndarray of bool, shape (n_samples,)
         The suspected label errors: the training rows that the truncated loss
         prunes under the network that is kept (the best epoch, when early
@@ -518,8 +523,9 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
                 self.noise_correction_ = None
                 return first  # no direction to the noise: the first network stays
             if self.noise_correction == "auto":
-                # kept for the mean; a copy, as skorch re-uses a module instance the user passed
-                uncorrected = copy.deepcopy(self.module_).eval()
+                # Kept for the mean; a copy, as skorch re-uses a module instance
+                # the user passed (its corrected fit then goes on from these weights).
+                uncorrected = copy.deepcopy(self._unwrapped_module()).eval()
                 if self.verbose:
                     print(f"noise_correction='auto': the estimated noise has a direction (directed flip "
                           f"rate {rate:.3f} > {_AUTO_FORWARD_ABOVE}); training again with forward "
@@ -534,8 +540,14 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             self.noise_correction_ = None
         self._train(data, seed, reinitialize=not warm)
         if uncorrected is not None:
-            self.module_ = MeanWithUncorrected(self.module_, uncorrected)
+            corrected = self._unwrapped_module()
+            self.module_ = MeanWithUncorrected(corrected, uncorrected).train(corrected.training)
         return self
+
+    def _unwrapped_module(self):
+        """``module_`` as a plain network (under Accelerate, without its distributed wrapper)."""
+        accelerator = getattr(self, "accelerator", None)
+        return self.module_ if accelerator is None else accelerator.unwrap_model(self.module_)
 
     def _follow_last_correction(self):
         """Set ``noise_correction_``, and the loss, as the parameter asks of the last fit's matrix.
@@ -740,9 +752,12 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
 
     def _train(self, data, seed, reinitialize):
         """Run skorch's training loop on ``data``; set ``label_issues_``."""
-        if isinstance(getattr(self, "module_", None), MeanWithUncorrected) and not reinitialize:
+        mean = getattr(self, "module_", None)
+        if isinstance(mean, MeanWithUncorrected) and not reinitialize:
             # Training on (a warm fit, partial_fit) continues the corrected network alone.
-            self.module_ = self.module_.corrected
+            self.module_ = mean.corrected
+        else:
+            mean = None
         try:
             with seeded_torch(seed, data.device):
                 if reinitialize or not self.initialized_:
@@ -773,6 +788,10 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             for _, callback in self.callbacks_:
                 if isinstance(callback, EpochScoring):
                     callback.on_train_end(self)
+            raise
+        except BaseException:
+            if mean is not None:  # a failed call leaves the model it was given
+                self.module_ = mean
             raise
         return self
 

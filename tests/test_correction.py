@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import skorch
 import torch
 
 from sklearn_gce import GCEClassifier, LabelNoiseInjector
@@ -148,6 +149,12 @@ def test_auto_correction_predicts_the_mean_of_the_forward_and_the_uncorrected_ne
     np.testing.assert_allclose(auto.predict_proba(X_test), mean, atol=1e-5)
     assert not any(p.requires_grad for p in auto.module_.uncorrected.parameters())
     np.testing.assert_allclose(pickle.loads(pickle.dumps(auto)).predict_proba(X_test), mean, atol=1e-5)
+    # a call that fails while training leaves the mean as it was
+    with monkeypatch.context() as m:
+        m.setattr(skorch.NeuralNet, "partial_fit", lambda *args, **kwargs: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            auto.partial_fit(X[:100], y_noisy[:100])
+    assert isinstance(auto.module_, MeanWithUncorrected)
     # training on continues the corrected network alone
     auto.set_params(max_epochs=1).fit(X, y_noisy)
     assert not isinstance(auto.module_, MeanWithUncorrected) and auto.noise_correction_ == "forward"
