@@ -141,6 +141,8 @@ def _fmt_table(df, index, columns, methods):
 
 # Seeds used to choose defaults, and the seed kept out of that choice.
 TUNING_SEEDS, HELD_OUT_SEEDS = (0, 1), (2,)
+# What a setting of the grid is (each run over the seeds).
+SETTING = ["dataset", "noise", "rate"]
 
 
 def scorecard(df, method="GCE (gce)", trailing=True):
@@ -184,6 +186,12 @@ def scorecard(df, method="GCE (gce)", trailing=True):
     return lines
 
 
+def _per_fit(df):
+    """Accuracy (%) per fit, ``(dataset, noise, rate, seed)`` x method, and the baselines among its columns."""
+    wide = df.pivot_table(index=[*SETTING, "seed"], columns="method", values="accuracy") * 100
+    return wide, [m for m in BASELINES if m in wide.columns]
+
+
 def oracle_bound(df):
     """How far a choice among this package's methods could go: the best of them in every fit, by clean test accuracy.
 
@@ -191,14 +199,12 @@ def oracle_bound(df):
     noisy labels; a default that combines them, as the mean of two
     networks, is not bounded by it); only methods run on every fit take part.
     """
-    key = ["dataset", "noise", "rate"]
-    fits = df.pivot_table(index=[*key, "seed"], columns="method", values="accuracy") * 100
-    base = [m for m in BASELINES if m in fits.columns]
+    fits, base = _per_fit(df)
     ours = [m for m in fits.columns if m not in base and fits[m].notna().all()]
     if not base or not ours:
         return []
-    best_baseline = fits[base].groupby(level=key).mean().max(axis=1)
-    gap = fits[ours].max(axis=1).groupby(level=key).mean() - best_baseline
+    best_baseline = fits[base].groupby(level=SETTING).mean().max(axis=1)
+    gap = fits[ours].max(axis=1).groupby(level=SETTING).mean() - best_baseline
     behind = gap[gap < -1.0].sort_values()
     listed = ", ".join(f"{'/'.join(map(str, k))} ({v:+.1f})" for k, v in behind.items())
     return [f"Bound: the best of this package's methods run on every fit ({', '.join(ours)}), picked in "
@@ -216,13 +222,11 @@ def trailing_settings(df, method="GCE (gce)"):
     noise of a few seeds. Choosing the best of several baselines by their
     means favours them, so small gaps lean against ``method``.
     """
-    key = ["dataset", "noise", "rate"]
-    wide = df.pivot_table(index=[*key, "seed"], columns="method", values="accuracy") * 100
-    base = [m for m in BASELINES if m in wide.columns]
+    wide, base = _per_fit(df)
     if method not in wide.columns or not base:
         return []
     rows = []
-    for setting, seeds in wide.groupby(level=key):
+    for setting, seeds in wide.groupby(level=SETTING):
         if seeds[base].isna().all().all():
             continue
         best = seeds[base].mean().idxmax()
