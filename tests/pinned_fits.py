@@ -1,0 +1,84 @@
+"""A pinned set of fits whose predictions must not change when the code is reorganised.
+
+``tests/data/pinned_predictions.npz`` holds what each fit predicted when the
+file was written (``python tests/pinned_fits.py`` writes it again, on purpose
+only: a change of these numbers is a change of behaviour). Every fit runs on
+one torch thread, so the numbers do not depend on the machine's core count.
+"""
+
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.datasets import make_blobs, make_classification
+
+PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "pinned_predictions.npz")
+
+
+def _numeric():
+    X, y = make_classification(n_samples=700, n_features=8, n_informative=5, n_classes=3,
+                               random_state=0)
+    return X[:500].astype(np.float32), y[:500], X[500:].astype(np.float32)
+
+
+def _pairflip():
+    X, y = make_blobs(n_samples=900, centers=4, n_features=4, cluster_std=1.0, random_state=0)
+    rng = np.random.RandomState(0)
+    flip = rng.rand(600) < 0.4
+    y_train = np.where(flip, (y[:600] + 1) % 4, y[:600])
+    return X[:600].astype(np.float32), y_train, X[600:].astype(np.float32)
+
+
+def _table():
+    X, y = make_classification(n_samples=600, n_features=5, n_informative=4, n_redundant=0,
+                               n_classes=3, random_state=1)
+    rng = np.random.RandomState(1)
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
+    df.loc[rng.rand(600) < 0.1, "x0"] = np.nan
+    df["colour"] = pd.Categorical(rng.choice(["red", "green", "blue", None], 600))
+    df["city"] = rng.choice([f"c{i}" for i in range(30)], 600).astype(object)
+    labels = np.array(["low", "mid", "high"], dtype=object)[y]
+    return df.iloc[:450], labels[:450], df.iloc[450:]
+
+
+def fits():
+    """``{name: (estimator, X_train, y_train, X_test)}``: the fits whose predictions are pinned."""
+    from sklearn_gce import GCEClassifier, GCEClassifierCV
+
+    common = dict(max_epochs=15, batch_size=64, random_state=0)
+    numeric, pairflip, table = _numeric(), _pairflip(), _table()
+    return {
+        "default": (GCEClassifier(**common), *numeric),
+        "truncated": (GCEClassifier(loss="truncated", prune_start=3, prune_every=3, **common), *numeric),
+        "forward": (GCEClassifier(noise_correction="forward", **common), *pairflip),
+        "auto_corrects": (GCEClassifier(**common), *pairflip),
+        "race": (GCEClassifierCV(qs=(0.5, 1.0), losses=("gce", "truncated", "ce"), prune_start=3,
+                                 prune_every=3, **common), *numeric),
+        "ensemble": (GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), ensemble=True, **common), *numeric),
+        "table": (GCEClassifier(**common), *table),
+    }
+
+
+def predictions(estimator, X_train, y_train, X_test):
+    """What is pinned of one fit: probabilities on the test rows and the flagged training rows."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        estimator.fit(X_train, y_train)
+        out = {"proba": estimator.predict_proba(X_test),
+               "label_issues": np.asarray(estimator.label_issues_)}
+        if hasattr(estimator, "cv_results_"):
+            out["holdout_score"] = np.asarray(estimator.cv_results_["holdout_score"])
+        return out
+    finally:
+        torch.set_num_threads(threads)
+
+
+if __name__ == "__main__":
+    arrays = {}
+    for name, (estimator, *data) in fits().items():
+        for key, value in predictions(estimator, *data).items():
+            arrays[f"{name}/{key}"] = value
+    np.savez_compressed(PATH, **arrays)
+    print(f"wrote {PATH}: {sorted(arrays)}")
