@@ -1,7 +1,8 @@
 """Synthetic label noise, as an imbalanced-learn sampler.
 
 :class:`LabelNoiseInjector` corrupts the labels of a training set with the noise
-models of the GCE paper (uniform and class-dependent flips), pair flips,
+models of the GCE paper (uniform and class-dependent flips, and open-set noise:
+rows from outside the task given a label of the task), pair flips,
 instance-dependent noise (Xia et al., 2020) or any transition matrix; the
 matrices and rows come from :mod:`sklearn_gce.noise_models`. As a sampler it fits
 in :class:`imblearn.pipeline.Pipeline`, which applies it when fitting only, so
@@ -14,12 +15,15 @@ from numbers import Real
 import numpy as np
 import pandas as pd
 from imblearn.base import BaseSampler
+from scipy import sparse
 from sklearn.base import _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_consistent_length, validate_data
 
+from ._tabular import TabularEncoder, is_table
 from .noise_models import (
     _PRESETS,
     _summary,
@@ -83,6 +87,176 @@ def _class_average(P, codes, n_classes):
     return sums / counts[:, None]
 
 
+def _n_replaced(rate, n_samples):
+    """The number of rows that open-set noise replaces: ``rate * n_samples``, rounded half up."""
+    return int(np.floor(rate * n_samples + 0.5))
+
+
+def _row_shape(X):
+    """The shape of one row of ``X`` (``()`` for a 1-D list of documents), or None if ragged."""
+    if sparse.issparse(X) or isinstance(X, np.ndarray):
+        return X.shape[1:]
+    try:
+        return np.shape(X)[1:]
+    except ValueError:  # ragged nested lists
+        return None
+
+
+def _checked_outside(X, outside, n_needed):
+    """``outside`` in a form whose rows can replace rows of ``X``, checked against it."""
+    if outside is None:
+        raise ValueError(
+            "noise='open_set' needs outside: the rows from outside the task (with the "
+            "columns of X) that replace a fraction `rate` of the training rows, for "
+            "instance the rows of classes held out of the task."
+        )
+    if is_table(X):
+        if not is_table(outside):
+            raise ValueError(
+                "X is a pandas DataFrame, so outside must be a DataFrame with the same "
+                f"columns; got {type(outside).__name__}."
+            )
+        if not outside.columns.equals(X.columns):
+            x_columns, o_columns = list(X.columns), list(outside.columns)
+            missing = [c for c in x_columns if c not in set(o_columns)]
+            extra = [c for c in o_columns if c not in set(x_columns)]
+            if missing or extra or not (X.columns.is_unique and outside.columns.is_unique):
+                raise ValueError(
+                    "outside must have the columns of X, as its rows replace rows of X; "
+                    f"columns of X missing from outside: {missing}; columns of outside "
+                    f"not in X: {extra}."
+                )
+            outside = outside[x_columns]  # the same columns in another order
+    elif is_table(outside) or isinstance(outside, pd.Series):
+        outside = outside.to_numpy()
+    elif sparse.issparse(X) and not sparse.issparse(outside):
+        outside = np.asarray(outside)
+    elif not (sparse.issparse(outside) or isinstance(X, (list, tuple))):
+        outside = np.asarray(outside)
+
+    x_row, o_row = _row_shape(X), _row_shape(outside)
+    if not is_table(X) and None not in (x_row, o_row) and x_row != o_row:
+        if len(x_row) == len(o_row) == 1:
+            what = f"{o_row[0]} features (columns) but X has {x_row[0]}"
+        else:
+            what = f"rows of shape {o_row} but the rows of X have shape {x_row}"
+        raise ValueError(f"outside has {what}: its rows replace rows of X.")
+    n_outside = outside.shape[0] if hasattr(outside, "shape") else len(outside)
+    if n_outside < n_needed:
+        raise ValueError(
+            f"outside has {n_outside} rows, but noise='open_set' replaces {n_needed} "
+            "training rows (rate x n_samples, rounded) with distinct outside rows, drawn "
+            "without replacement. Give more outside rows or a lower rate."
+        )
+    return outside
+
+
+def _take_rows(A, rows):
+    """Rows ``rows`` of ``A`` (a DataFrame, sparse matrix, array or list)."""
+    if is_table(A):
+        return A.iloc[rows]
+    if isinstance(A, (list, tuple)):
+        return [A[i] for i in rows]
+    return A[rows]
+
+
+def _with_categories_of(X, picked):
+    """``X`` and ``picked`` with the categories of X's categorical columns, plus any new ones.
+
+    So that a categorical column stays categorical when outside rows bring
+    categories that X does not have (they are appended to X's categories).
+    """
+    X, picked = X.copy(deep=False), picked.copy(deep=False)
+    for i, dtype in enumerate(X.dtypes):
+        if not isinstance(dtype, pd.CategoricalDtype):
+            continue
+        values = picked.iloc[:, i]
+        new = pd.Index(pd.unique(values.dropna().astype(object)))
+        extra = new[~new.isin(dtype.categories)]
+        categories = dtype.categories.append(extra) if len(extra) else dtype.categories
+        common = pd.CategoricalDtype(categories, ordered=dtype.ordered)
+        X.isetitem(i, X.iloc[:, i].astype(common))
+        picked.isetitem(i, values.astype(object).astype(common))
+    return X, picked
+
+
+def _replace_rows(X, picked, rows):
+    """A copy of ``X`` whose rows ``rows`` are those of ``picked``, in X's container.
+
+    X's other rows and, for a DataFrame, its index and dtypes are kept (dtypes
+    are widened only where the outside rows need it, as ``pd.concat`` does).
+    """
+    n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
+    take = np.arange(n_samples)
+    take[rows] = n_samples + np.arange(rows.size)
+    if is_table(X):
+        X_common, picked = _with_categories_of(X, picked)
+        with warnings.catch_warnings():
+            # Columns of outside rows that are all missing: the dtype of X's
+            # column is the one to keep, which is what pandas does today.
+            warnings.filterwarnings("ignore", "The behavior of", FutureWarning)
+            stacked = pd.concat([X_common, picked], axis=0, ignore_index=True)
+        out = stacked.iloc[take]
+        out.index = X.index
+        return out
+    if sparse.issparse(X):
+        stacked = sparse.vstack([X, sparse.csr_matrix(picked)], format="csr")
+        return stacked[take].asformat(X.format)
+    if isinstance(X, (list, tuple)):
+        out = list(X)
+        for row, value in zip(rows.tolist(), picked):
+            out[row] = value
+        return type(X)(out)
+    return np.concatenate([np.asarray(X), picked])[take]
+
+
+def _nearest_classes(X, codes, n_classes, picked):
+    """The class whose centroid is nearest each row of ``picked``, in X's standardised space.
+
+    Centroids are the class means of X's rows (with their true labels); every
+    feature is divided by its standard deviation over X (a constant one counts
+    for nothing); a DataFrame is first encoded by a :class:`TabularEncoder`
+    fitted on X. Ties go to the first class of ``classes_``.
+    """
+    if is_table(X):
+        encoder = TabularEncoder()
+        A, B = encoder.fit_transform(X), encoder.transform(picked)
+    else:
+        try:
+            A, B = (
+                check_array(a, accept_sparse="csr", dtype=np.float64, allow_nd=True,
+                            input_name=name)
+                for a, name in ((X, "X"), (picked, "outside"))
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                "outside_label='nearest' compares each outside row with the class "
+                "centroids of X, so X and outside must be numeric arrays (dense or "
+                "sparse) without missing values, or DataFrames (which are encoded "
+                f"with a TabularEncoder fitted on X). {exc}"
+            ) from exc
+        A, B = (a.reshape(a.shape[0], -1) if a.ndim > 2 else a for a in (A, B))
+    A = A.astype(np.float64) if not sparse.issparse(A) else A
+    if sparse.issparse(A):
+        mean, var = mean_variance_axis(A, axis=0)
+    else:
+        var = A.var(axis=0)
+    scale = np.sqrt(np.asarray(var, dtype=np.float64))
+    inv_scale = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale > 0)
+    membership = sparse.csr_matrix(
+        (np.ones(codes.size), (codes, np.arange(codes.size))), shape=(n_classes, codes.size)
+    )
+    counts = np.bincount(codes, minlength=n_classes)
+    sums = membership @ A
+    sums = sums.toarray() if sparse.issparse(sums) else np.asarray(sums)
+    centroids = sums / counts[:, None] * inv_scale
+    B = sparse.csr_matrix(B).multiply(inv_scale).tocsr() if sparse.issparse(B) else B * inv_scale
+    # Squared distances, ||b||^2 - 2 b.c + ||c||^2 (the first term does not
+    # change the argmin and is left out).
+    distances = (centroids**2).sum(axis=1)[None, :] - 2 * np.asarray(B @ centroids.T)
+    return distances.argmin(axis=1).astype(np.intp)
+
+
 class LabelNoiseInjector(BaseSampler):
     """Corrupt class labels with a chosen noise model (an imbalanced-learn sampler).
 
@@ -92,6 +266,11 @@ class LabelNoiseInjector(BaseSampler):
     its own that depends on the sample's features). The rows stay in place, so
     sample weights and other per-row data stay aligned.
 
+    ``noise="open_set"`` is *open-set* noise: instead of changing labels, it
+    replaces a fraction ``rate`` of the rows of ``X`` by rows from outside the
+    task (``outside``), each labelled with a class of the task. It returns a
+    copy of ``X`` with the same number of rows, in the same places.
+
     Inside :class:`imblearn.pipeline.Pipeline` the noise is applied when fitting
     only: cross-validation and grid search then train on noisy labels and score
     on the clean held-out labels. For a plain scikit-learn pipeline, wrap the
@@ -99,8 +278,8 @@ class LabelNoiseInjector(BaseSampler):
 
     Parameters
     ----------
-    noise : {"symmetric", "pairflip", "mapping", "matrix", "instance"}, \
-            default="symmetric"
+    noise : {"symmetric", "pairflip", "mapping", "matrix", "instance", \
+            "open_set"}, default="symmetric"
         The noise model. Classes are ordered as in ``classes_`` (sorted).
 
         - ``"symmetric"``: with probability ``rate`` a label is replaced by one of
@@ -116,8 +295,17 @@ class LabelNoiseInjector(BaseSampler):
           its own, drawn from a normal of mean ``rate`` and standard deviation
           0.1 truncated to [0, 1], and flips to classes chosen from a random
           projection of its (standardised) features, so that nearby samples
-          flip alike. The only model that reads ``X``, which must then be
-          numeric (see :func:`~sklearn_gce.instance_transition_rows`).
+          flip alike. It reads the values of ``X``: a numeric array or sparse
+          matrix (see :func:`~sklearn_gce.instance_transition_rows`), or a
+          DataFrame of any column types, which is encoded first by a
+          :class:`~sklearn_gce.TabularEncoder` fitted on it (float32), as
+          :class:`~sklearn_gce.GCEClassifier` encodes it; ``X`` itself is
+          returned unchanged.
+        - ``"open_set"``: open-set noise (Zhang & Sabuncu, Section 4, after
+          Wang et al., 2018): exactly ``round(rate * n_samples)`` rows, chosen
+          at random, are replaced by as many distinct rows drawn at random from
+          ``outside``, and labelled as ``outside_label`` says. The labels of
+          the other rows are kept.
 
     rate : float in [0, 1), default=0.2
         The probability that a label (of a class that can flip) is changed.
@@ -129,7 +317,9 @@ class LabelNoiseInjector(BaseSampler):
         ``"symmetric"`` it must stay below ``(K - 1) / K`` with ``K`` classes, for
         ``"pairflip"``, ``"mapping"`` and ``"instance"`` below 0.5: beyond that
         the true class is no longer the most likely label of its samples and the
-        noise can no longer be learnt through.
+        noise can no longer be learnt through. For ``"open_set"`` it is the
+        fraction of rows replaced (``round(rate * n_samples)`` of them); the
+        rows kept all have their true labels, so any rate below 1 is accepted.
 
     mapping : dict or {"cifar10", "fashion_mnist", "cifar100"}, default=None
         For ``noise="mapping"`` only. A dict ``{true_label: noisy_label}`` of
@@ -149,10 +339,39 @@ class LabelNoiseInjector(BaseSampler):
         summing to 1 (within 1e-6). Any such matrix is accepted, including ones
         where the true class is not the most likely label.
 
+    outside : array-like, sparse matrix or DataFrame, default=None
+        For ``noise="open_set"`` only: the rows from outside the task, in the
+        form of ``X`` (a DataFrame with the columns of ``X``, in any order; an
+        array or sparse matrix with as many columns, or rows of the same shape;
+        a list of documents for a list). It must hold at least
+        ``round(rate * n_samples)`` rows, which are drawn without replacement.
+        The usual recipe is to hold some classes of a data set out of the
+        task: their rows are ``outside``, the rows of the other classes are
+        ``X``, as in the examples.
+
+    outside_label : {"kept", "uniform", "nearest"}, default="kept"
+        For ``noise="open_set"`` only: the label of the task that each outside
+        row gets.
+
+        - ``"kept"``: the label of the row it replaces, so the class counts of
+          ``y`` stay as they are (the protocol of Wang et al. (2018), which the
+          GCE paper follows); as the replaced rows are drawn at random, this
+          is a class drawn with the frequencies of ``y``.
+        - ``"uniform"``: a class of ``classes_`` drawn uniformly at random.
+        - ``"nearest"``: the class it most resembles, the one whose centroid
+          (the mean of the rows of ``X`` of that class, with their given
+          labels) is nearest in Euclidean distance, every feature divided by
+          its standard deviation over ``X`` (constant features count for
+          nothing); ties go to the first class. Deterministic. ``X`` and
+          ``outside`` must be numeric and finite (n-d rows are flattened), or
+          DataFrames, encoded by a :class:`~sklearn_gce.TabularEncoder` fitted
+          on ``X``.
+
     random_state : int, RandomState instance or None, default=None
         Seeds the draw. With an int, the same ``y`` always gets the same noisy
         labels; different ``y`` (such as different cross-validation folds) get
-        different draws.
+        different draws. For ``"open_set"`` it also seeds which rows are
+        replaced and which outside rows replace them.
 
     Attributes
     ----------
@@ -166,17 +385,28 @@ class LabelNoiseInjector(BaseSampler):
         For ``noise="instance"``, where each sample has a row of its own, it is
         the average of those rows over the samples of each true class: the
         class-level transition matrix the noise actually implies on this ``y``.
+        For ``noise="open_set"``, the identity: no row of the task changes
+        label (the replaced rows have no class of the task).
 
     flip_probability_ : ndarray of shape (n_samples,)
         The probability that each sample's label was changed:
         ``1 - transition_matrix_[i, i]`` for its true class ``i``, or, for
-        ``noise="instance"``, the sample's own drawn flip probability.
+        ``noise="instance"``, the sample's own drawn flip probability. For
+        ``noise="open_set"``, the probability that the row was replaced,
+        ``round(rate * n_samples) / n_samples`` for every row.
 
     noise_mask_ : ndarray of shape (n_samples,), dtype=bool
-        True for the samples whose label was changed.
+        True for the samples whose label was changed; for ``noise="open_set"``,
+        for the rows replaced by outside rows (whatever their label).
 
     noise_rate_ : float
-        The fraction of labels that were changed (``noise_mask_.mean()``).
+        The fraction of labels that were changed, or of rows replaced
+        (``noise_mask_.mean()``).
+
+    outside_indices_ : ndarray of shape (n_replaced,)
+        For ``noise="open_set"`` only: the positions in ``outside`` of the rows
+        copied in, in the order of the replaced rows
+        (``np.flatnonzero(noise_mask_)``).
 
     sampling_strategy_ : str
         Always ``"bypass"``: the class counts are not targeted. Kept for the
@@ -208,13 +438,24 @@ class LabelNoiseInjector(BaseSampler):
     Instance noise draws each label from a row of its own instead (one uniform
     per sample too), which holds ``n_samples x n_classes`` probabilities in
     memory while fitting.
-    ``X`` is returned as the very same object. Except with ``noise="instance"``
-    only its length is read, so it may hold strings, missing values, text
-    documents or anything the next step of the pipeline accepts. Instance noise
-    reads its values: ``X`` must then be numeric and finite (a dense array, an
-    n-d array such as images, which is flattened, or a sparse matrix), so put
-    the injector after the encoders of a pipeline; its columns are standardised
-    for the projection, and ``X`` itself is still returned unchanged.
+    ``X`` is returned as the very same object, except with ``noise="open_set"``.
+    Except with ``noise="instance"`` and ``"open_set"`` only its length is read,
+    so it may hold strings, missing values, text documents or anything the next
+    step of the pipeline accepts. Instance noise reads its values: ``X`` must
+    then be numeric and finite (a dense array, an n-d array such as images,
+    which is flattened, or a sparse matrix), or a DataFrame, which is encoded
+    with a :class:`~sklearn_gce.TabularEncoder` fitted on it (the encoding of
+    :class:`~sklearn_gce.GCEClassifier`); its columns are standardised for the
+    projection, and ``X`` itself is still returned unchanged.
+
+    Open-set noise returns a copy of ``X`` of the same kind and length, the
+    outside rows copied exactly in place of the replaced ones; so inside an
+    imbalanced-learn pipeline the test rows scored later are untouched rows of
+    the task. A DataFrame keeps its index and its column dtypes: a categorical
+    column gets the new categories of the outside rows appended, and a column
+    widens only where the outside rows need it (integers with missing values
+    become floats, as ``pd.concat`` does); an array takes the common dtype of
+    ``X`` and ``outside``. The rows of ``X`` kept are not changed.
 
     A ``y`` given as a pandas Series or DataFrame comes back as one, with the same
     index, name and dtype; a list comes back as a list; a one-hot ``y`` (as
@@ -233,6 +474,8 @@ class LabelNoiseInjector(BaseSampler):
        with Extremely Noisy Labels", NeurIPS 2018 (pair flipping).
     .. [3] X. Xia et al., "Part-dependent Label Noise: Towards Instance-dependent
        Label Noise", NeurIPS 2020, arXiv:2006.07836 (instance-dependent noise).
+    .. [4] Y. Wang et al., "Iterative Learning with Open-set Noisy Labels",
+       CVPR 2018, arXiv:1804.00092 (open-set noise).
 
     Examples
     --------
@@ -303,17 +546,69 @@ class LabelNoiseInjector(BaseSampler):
     array([[0.69, 0.19, 0.12],
            [0.16, 0.7 , 0.15],
            [0.11, 0.19, 0.7 ]])
+
+    Open-set noise, with the usual recipe: hold some classes out of the task
+    (here digits 7, 8 and 9) and use their rows as the outside rows. A fifth of
+    the rows of the task are replaced, in place:
+
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> task = y < 7
+    >>> X_task, y_task, X_outside = X[task], y[task], X[~task]
+    >>> noise = LabelNoiseInjector(
+    ...     noise="open_set", rate=0.2, outside=X_outside, random_state=0
+    ... )
+    >>> X_noisy, y_noisy = noise.fit_resample(X_task, y_task)
+    >>> X_noisy.shape == X_task.shape, int(noise.noise_mask_.sum())
+    (True, 253)
+    >>> replaced = noise.noise_mask_
+    >>> bool(np.array_equal(X_noisy[replaced], X_outside[noise.outside_indices_]))
+    True
+    >>> bool(np.array_equal(X_noisy[~replaced], X_task[~replaced]))
+    True
+
+    With ``outside_label="nearest"`` an outside row takes the class whose
+    centroid it is nearest; a 9 is most often taken for a 3:
+
+    >>> noise = LabelNoiseInjector(
+    ...     noise="open_set", rate=0.2, outside=X_outside,
+    ...     outside_label="nearest", random_state=0,
+    ... )
+    >>> _, y_noisy = noise.fit_resample(X_task, y_task)
+    >>> nines = y[~task][noise.outside_indices_] == 9
+    >>> np.bincount(y_noisy[noise.noise_mask_][nines], minlength=7)
+    array([ 8,  4,  1, 59,  3, 11,  0])
+
+    In an imbalanced-learn pipeline, cross-validation trains on the noised
+    rows and scores on untouched rows of the task:
+
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> for rate in [0.0, 0.4]:
+    ...     model = make_pipeline(
+    ...         LabelNoiseInjector(
+    ...             noise="open_set", rate=rate, outside=X_outside, random_state=0
+    ...         ),
+    ...         StandardScaler(),
+    ...         LogisticRegression(),
+    ...     )
+    ...     print(rate, round(cross_val_score(model, X_task, y_task, cv=3).mean(), 2))
+    0.0 0.96
+    0.4 0.91
     """
 
     _sampling_type = "bypass"
 
     _parameter_constraints: dict = {
         "noise": [
-            StrOptions({"symmetric", "pairflip", "mapping", "matrix", "instance"})
+            StrOptions(
+                {"symmetric", "pairflip", "mapping", "matrix", "instance", "open_set"}
+            )
         ],
         "rate": [Interval(Real, 0, 1, closed="left")],
         "mapping": [dict, StrOptions(set(_PRESETS)), None],
         "transition_matrix": ["array-like", None],
+        "outside": ["array-like", "sparse matrix", None],
+        "outside_label": [StrOptions({"kept", "uniform", "nearest"})],
         "random_state": ["random_state"],
     }
 
@@ -324,6 +619,8 @@ class LabelNoiseInjector(BaseSampler):
         rate=0.2,
         mapping=None,
         transition_matrix=None,
+        outside=None,
+        outside_label="kept",
         random_state=None,
     ):
         # BaseSampler.__init__ is not called on purpose: its `sampling_strategy`
@@ -332,6 +629,8 @@ class LabelNoiseInjector(BaseSampler):
         self.rate = rate
         self.mapping = mapping
         self.transition_matrix = transition_matrix
+        self.outside = outside
+        self.outside_label = outside_label
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -403,10 +702,17 @@ class LabelNoiseInjector(BaseSampler):
         codes, classes, one_hot = self._encode_labels(y_array)
         self._check_unused_parameters()
         rng = check_random_state(self.random_state)
-        if self.noise == "instance":
+        if self.noise == "open_set":
+            X, noisy_codes, replaced = self._open_set(X, codes, classes.size, rng)
+            transition_matrix = np.eye(classes.size)
+            flip_probability = np.full(codes.size, replaced.mean())
+        elif self.noise == "instance":
+            # A DataFrame is encoded as GCEClassifier encodes it; X itself is
+            # returned unchanged.
+            X_values = TabularEncoder().fit_transform(X) if is_table(X) else X
             # One row per sample, drawn from X; then one uniform per sample.
             rows = instance_transition_rows(
-                X, codes, classes.size, self.rate, random_state=rng
+                X_values, codes, classes.size, self.rate, random_state=rng
             )
             noisy_codes = _sample_from_own_rows(rows, rng)
             flip_probability = 1 - rows[np.arange(codes.size), codes]
@@ -420,7 +726,10 @@ class LabelNoiseInjector(BaseSampler):
         self.transition_matrix_ = transition_matrix
         self.flip_probability_ = flip_probability
         self.sampling_strategy_ = "bypass"
-        self.noise_mask_ = noisy_codes != codes
+        if self.noise == "open_set":
+            self.noise_mask_ = replaced
+        else:
+            self.noise_mask_ = noisy_codes != codes
         self.noise_rate_ = float(self.noise_mask_.mean())
 
         if one_hot:
@@ -430,6 +739,33 @@ class LabelNoiseInjector(BaseSampler):
         else:
             noisy = classes[noisy_codes].reshape(y_array.shape)
         return X, self._like(y, noisy)
+
+    def _open_set(self, X, codes, n_classes, rng):
+        """Replace ``round(rate * n)`` rows of X by outside rows; label them.
+
+        Returns the new X, the label index of every row and the mask of the
+        replaced rows; sets ``outside_indices_``.
+        """
+        n_samples = codes.size
+        n_needed = _n_replaced(self.rate, n_samples)
+        outside = _checked_outside(X, self.outside, n_needed)
+        n_outside = outside.shape[0] if hasattr(outside, "shape") else len(outside)
+        # The random numbers in a fixed order: replaced rows, outside rows, labels.
+        rows = np.sort(rng.choice(n_samples, size=n_needed, replace=False))
+        drawn = rng.choice(n_outside, size=n_needed, replace=False)
+        self.outside_indices_ = drawn
+        replaced = np.zeros(n_samples, dtype=bool)
+        replaced[rows] = True
+        noisy_codes = codes.copy()
+        if n_needed == 0:
+            return X, noisy_codes, replaced
+        picked = _take_rows(outside, drawn)
+        if self.outside_label == "uniform":
+            noisy_codes[rows] = rng.randint(n_classes, size=n_needed)
+        elif self.outside_label == "nearest":
+            noisy_codes[rows] = _nearest_classes(X, codes, n_classes, picked)
+        # "kept": the rows keep the labels of the rows they replace.
+        return _replace_rows(X, picked, rows), noisy_codes, replaced
 
     def _encode_labels(self, y):
         """Return (class index per sample, sorted classes, whether y is one-hot)."""
@@ -500,6 +836,16 @@ class LabelNoiseInjector(BaseSampler):
             raise ValueError(
                 "transition_matrix is only used with noise='matrix', but "
                 f"noise={noise!r}. Set noise='matrix' or leave transition_matrix=None."
+            )
+        if self.outside is not None and noise != "open_set":
+            raise ValueError(
+                f"outside is only used with noise='open_set', but noise={noise!r}. "
+                "Set noise='open_set' or leave outside=None."
+            )
+        if self.outside_label != "kept" and noise != "open_set":
+            raise ValueError(
+                f"outside_label is only used with noise='open_set', but noise={noise!r}. "
+                "Set noise='open_set' or leave outside_label='kept'."
             )
 
     def _build_transition_matrix(self, classes):

@@ -6,6 +6,7 @@ scikit-learn tools (``cross_validate``, ``GridSearchCV``) train on noisy labels 
 score on the clean held-out ones.
 """
 
+import numpy as np
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -51,7 +52,10 @@ class NoisyLabelClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     noise : sampler object, default=None
         Makes the noisy labels through ``fit_resample(X, y)``; it must keep the
-        number and order of the rows. ``None`` means
+        number and order of the rows, or ``fit`` raises a ``ValueError`` (a
+        sampler that records ``sample_indices_``, as imbalanced-learn's
+        under-samplers do, is checked for the order too). It may change the
+        values of rows, as open-set noise does. ``None`` means
         ``LabelNoiseInjector()`` (20% symmetric noise, a new draw at every fit).
         It is cloned in ``fit``; give it a fixed ``random_state`` so that every
         candidate of a grid search sees the same noisy labels on a given fold.
@@ -152,16 +156,38 @@ class NoisyLabelClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         noise = LabelNoiseInjector() if self.noise is None else self.noise
         self.noise_ = clone(noise)
         X_noisy, y_noisy = self.noise_.fit_resample(X, y)
-        if _num_samples(X_noisy) != _num_samples(X):
-            # Per-sample fit parameters would no longer line up with the rows.
-            raise ValueError(
-                f"noise must keep the rows of X; {type(noise).__name__} turned "
-                f"{_num_samples(X)} samples into {_num_samples(X_noisy)}."
-            )
+        self._check_rows_kept(X, X_noisy, y_noisy)
         if sample_weight is not None:
             fit_params["sample_weight"] = sample_weight
         self.estimator_ = clone(self.estimator).fit(X_noisy, y_noisy, **fit_params)
         return self
+
+    def _check_rows_kept(self, X, X_noisy, y_noisy):
+        """Refuse a noise step that drops, adds, repeats or reorders rows.
+
+        Per-sample fit parameters (``sample_weight``...) would no longer line up
+        with the rows. Reordering is seen through ``sample_indices_``, which
+        imbalanced-learn's under-samplers record.
+        """
+        rule = (
+            "noise must keep the number and order of the rows of X (sample_weight "
+            "and other per-sample fit parameters are aligned with them); use a "
+            "sampler that changes labels only, such as LabelNoiseInjector"
+        )
+        name = type(self.noise_).__name__
+        n_samples = _num_samples(X)
+        n_out = {_num_samples(X_noisy), _num_samples(y_noisy)}
+        if n_out != {n_samples}:
+            raise ValueError(
+                f"{rule}: {name} turned {n_samples} samples into "
+                f"{' and '.join(map(str, sorted(n_out)))}."
+            )
+        indices = getattr(self.noise_, "sample_indices_", None)
+        if indices is not None and not np.array_equal(indices, np.arange(n_samples)):
+            raise ValueError(
+                f"{rule}: {name} kept {n_samples} samples but not in their order "
+                "(its sample_indices_ are not 0, 1, ..., n_samples - 1)."
+            )
 
     @property
     def classes_(self):

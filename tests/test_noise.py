@@ -663,7 +663,6 @@ def test_instance_noise_in_noisy_label_classifier():
     "X, match",
     [
         (np.array([["a", "b"]] * 30), "Instance-dependent noise computes .* numeric"),
-        (pd.DataFrame({"a": ["x", "y", "z"] * 10, "b": 1.0}), "could not convert"),
         (np.where(np.arange(60).reshape(30, 2) == 7, np.nan, 1.0), "contains NaN"),
         (np.full((30, 2), np.inf), "infinity"),
         (["good film", "bad film", "great plot"] * 10, "could not convert string"),
@@ -674,6 +673,43 @@ def test_instance_noise_in_noisy_label_classifier():
 def test_instance_noise_needs_numeric_x(X, match):
     with pytest.raises(ValueError, match=match):
         LabelNoiseInjector(noise="instance").fit_resample(X, Y3)
+
+
+def test_instance_noise_on_a_dataframe_encodes_it_as_the_estimator_does():
+    # Issue 25: text and categorical columns failed with "X must be a numeric
+    # array". The flips are computed on TabularEncoder's encoding of X; X itself
+    # comes back unchanged.
+    from sklearn_gce import GCEClassifier, TabularEncoder
+
+    rng = np.random.default_rng(0)
+    n = 600
+    y = rng.integers(0, 3, size=n)
+    X = pd.DataFrame(
+        {
+            "size": np.where(rng.random(n) < 0.1, np.nan, y + rng.normal(size=n)),
+            "colour": pd.Categorical(np.array(["red", "green", "blue"])[y]),
+            "comment": rng.choice(["fine", "odd", None], size=n),
+            "flag": rng.random(n) < 0.5,
+        }
+    )
+    X_before = X.copy()
+    injector = LabelNoiseInjector(noise="instance", rate=0.3, random_state=0)
+    X_res, y_noisy = injector.fit_resample(X, y)
+    assert X_res is X
+    pd.testing.assert_frame_equal(X, X_before)
+    encoded = TabularEncoder().fit_transform(X)
+    assert encoded.dtype == np.float32
+    P = instance_transition_rows(encoded, y, 3, 0.3, random_state=0)
+    np.testing.assert_array_equal(injector.flip_probability_, 1 - P[np.arange(n), y])
+    np.testing.assert_allclose(injector.transition_matrix_, _per_class_mean(P, y, 3))
+    assert 0.2 < injector.noise_rate_ < 0.4
+
+    model = make_imblearn_pipeline(
+        LabelNoiseInjector(noise="instance", rate=0.3, random_state=0),
+        GCEClassifier(max_epochs=3, random_state=0),
+    ).fit(X, y)
+    np.testing.assert_array_equal(model[0].noise_mask_, injector.noise_mask_)
+    assert model.predict(X).shape == (n,)
 
 
 def test_instance_noise_errors():
@@ -838,10 +874,24 @@ def test_noisy_label_classifier_delegation_and_defaults():
     assert clf.decision_function(X).shape == (200,)
     assert hasattr(NoisyLabelClassifier(LogisticRegression()), "predict_proba")
 
-    with pytest.raises(ValueError, match="noise must keep the rows"):
+    with pytest.raises(ValueError, match="noise must keep the number and order of the rows"):
         NoisyLabelClassifier(
             LogisticRegression(), noise=RandomUnderSampler(random_state=0)
         ).fit(X[:150], y[:150] * (np.arange(150) < 120))
+
+
+def test_noisy_label_classifier_refuses_a_noise_step_that_reorders_rows():
+    # Issue 25: on balanced classes RandomUnderSampler keeps every row but
+    # groups them by class, so sample weights no longer matched their rows.
+    X, y = make_classification(n_samples=200, random_state=0)
+    assert np.bincount(y).tolist() == [100, 100]
+    clf = NoisyLabelClassifier(LogisticRegression(), noise=RandomUnderSampler(random_state=0))
+    with pytest.raises(
+        ValueError,
+        match=r"noise must keep the number and order of the rows of X \(sample_weight.*"
+        r"RandomUnderSampler kept 200 samples but not in their order",
+    ):
+        clf.fit(X, y, sample_weight=np.linspace(1, 2, 200))
 
 
 # --- estimator checks -------------------------------------------------------------
