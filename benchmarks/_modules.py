@@ -1,4 +1,7 @@
-"""Candidate networks for ``tune_defaults.py`` (architecture ideas tried without editing the package)."""
+"""Candidate networks for ``tune_defaults.py`` (architecture ideas tried without editing the package).
+
+A library of the benchmarks, not a script.
+"""
 
 import math
 
@@ -47,7 +50,7 @@ class PiecewiseLinearMLP(MLP):
     Being an ``MLP`` subclass, ``GCEClassifier`` calls its
     ``set_input_scaling(X)`` at fit, which computes the bins here.
 
-    Kept to reproduce the ``PLE16`` rows of ``tune.md``; the package's own
+    Kept to reproduce the ``PLE16`` rows of ``tune_defaults.md``; the package's own
     ``MLP(numeric_embedding='piecewise_linear')`` grew out of it (a learned
     map per feature, the raw feature beside it).
     """

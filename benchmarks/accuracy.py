@@ -69,30 +69,18 @@ import pandas as pd
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _benchlib as B  # noqa: E402
+from _grid import BASELINES, HELD_OUT_SEEDS, KEYS, NOISES, SETTING, TUNING_SEEDS, plan  # noqa: E402
 from sklearn_gce import directed_flip_rate  # noqa: E402
 
-NOISES = [("none", [0.0]), ("symmetric", [0.2, 0.4, 0.6, 0.8]),
-          ("pairflip", [0.2, 0.4, 0.6]), ("mapping", [0.2, 0.4, 0.6]),
-          ("instance", [0.2, 0.4])]
 METHODS = ["GCE (gce)", "GCE (no correction)", "GCE (MLP alone)", "GCE (truncated)", "GCE (no emb.)", "GCE + forward", "CE + ELR",
            *B.SUCCESSOR_LOSSES, "skorch CE", "sklearn MLP",
            "LogReg", "HistGB", "CL(LogReg)", "CL(GCE)"]
-# what people use instead of this package (CL(GCE) and the GCE variants are ours)
-BASELINES = ["skorch CE", "sklearn MLP", "LogReg", "HistGB", "CL(LogReg)"]
 DATASETS = ["digits", "storms", "chem97", "hpc", "synthetic", "weather", "kershaw"]
-
-_CACHE = {}
-
-
-def _load(name):
-    if name not in _CACHE:
-        _CACHE[name] = B.LOADERS[name]()
-    return _CACHE[name]
 
 
 def _task(dataset, noise, rate, seed, method, gce_params):
     B.limit_threads(1)
-    ds = _load(dataset)
+    ds = B.load(dataset)
     X_tr, X_te, y_tr, y_te = B.split_and_preprocess(ds, seed)
     y_noisy, realised = B.inject(noise, rate, y_tr, seed, ds.n_classes, X=X_tr)
     make = B.make_methods(seed, [method], gce_params)[method]
@@ -103,21 +91,6 @@ def _task(dataset, noise, rate, seed, method, gce_params):
                 correction=str(getattr(est, "noise_correction_", "") or ""),
                 flip_rate=(directed_flip_rate(est.transition_matrix_)
                            if hasattr(est, "transition_matrix_") else np.nan))
-
-
-def plan(datasets, noises, seeds, methods):
-    jobs, skipped = [], []
-    for d in datasets:
-        K = _load(d).n_classes
-        for noise, rates in noises:
-            for rate in rates:
-                if not B.noise_allowed(noise, rate, K):
-                    skipped.append((d, noise, rate, K))
-                    continue
-                for seed in seeds:
-                    for m in methods:
-                        jobs.append((d, noise, rate, seed, m))
-    return jobs, skipped
 
 
 # --------------------------------------------------------------------- report
@@ -137,12 +110,6 @@ def _fmt_table(df, index, columns, methods):
             s = f"{mean.loc[i, c]:.1f} ± {std.loc[i, c]:.1f}"
             cells.loc[i, c] = f"**{s}**" if mean.loc[i, c] >= best[i] - 1e-9 else s
     return cells
-
-
-# Seeds used to choose defaults, and the seed kept out of that choice.
-TUNING_SEEDS, HELD_OUT_SEEDS = (0, 1), (2,)
-# What a setting of the grid is (each run over the seeds).
-SETTING = ["dataset", "noise", "rate"]
 
 
 def scorecard(df, method="GCE (gce)", trailing=True):
@@ -188,7 +155,7 @@ def scorecard(df, method="GCE (gce)", trailing=True):
 
 def _per_fit(df):
     """Accuracy (%) per fit, ``(dataset, noise, rate, seed)`` x method, and the baselines among its columns."""
-    wide = df.pivot_table(index=[*SETTING, "seed"], columns="method", values="accuracy") * 100
+    wide = df.pivot_table(index=KEYS, columns="method", values="accuracy") * 100
     return wide, [m for m in BASELINES if m in wide.columns]
 
 
@@ -255,8 +222,7 @@ def network_choices(df):
     if "network" not in df or new.network.isna().all() or old.empty:
         return []
     kept = new.groupby(["dataset", "network"]).size().unstack("network").fillna(0).astype(int)
-    key = ["dataset", "noise", "rate", "seed"]
-    pair = new.set_index(key).fit_seconds / old.set_index(key).fit_seconds
+    pair = new.set_index(KEYS).fit_seconds / old.set_index(KEYS).fit_seconds
     cost = pair.groupby(level="dataset").apply(lambda r: np.exp(np.log(r).mean())).rename("fit time, x MLP alone")
     table = kept.join(cost)
     total = np.exp(np.log(pair).mean())
@@ -272,8 +238,7 @@ def correction_choices(df):
     new, old = df[df.method == "GCE (gce)"], df[df.method == "GCE (no correction)"]
     if "flip_rate" not in df or new.flip_rate.isna().all() or old.empty:
         return []
-    key = ["dataset", "noise", "rate", "seed"]
-    both = new.set_index(key).join(old.set_index(key)[["accuracy", "fit_seconds"]], rsuffix="_old", how="inner")
+    both = new.set_index(KEYS).join(old.set_index(KEYS)[["accuracy", "fit_seconds"]], rsuffix="_old", how="inner")
     both["corrected"] = both.correction.fillna("").eq("forward")
     both["gain"] = (both.accuracy - both.accuracy_old) * 100
     both["cost"] = both.fit_seconds / both.fit_seconds_old
@@ -334,7 +299,7 @@ def report(df, skipped, out, gce_note, wall):
     lines += correction_choices(df)
     lines += ["## All cells", ""]
     for d, ddf in df.groupby("dataset", sort=False):
-        lines += [f"### {d}", "", f"{_load(d).source}.", "",
+        lines += [f"### {d}", "", f"{B.load(d).source}.", "",
                   _fmt_table(ddf, ["noise", "rate"], "method", methods).to_markdown(), ""]
     fit = df.groupby(["dataset", "method"]).fit_seconds.mean().unstack("method")[methods]
     lines += ["## Mean fit time (s)", "",
@@ -468,6 +433,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    import accuracy
-
-    accuracy.main()
+    main()

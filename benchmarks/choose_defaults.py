@@ -25,14 +25,15 @@ default:
 Candidates not run on every fit of the defaults are left out. They are ranked on the tuning seeds (0-1) only: most settings at or
 above the best baseline, then the fewest more than 1.0 behind, then the best
 worst setting. The winner's figures on the held-out seed (2), which played
-no part in the choice, come after. Writes ``defaults.md`` next to the csv
-and prints it.
+no part in the choice, come after. Writes ``choose_defaults.md`` next to the
+csv and prints it.
 
 Command
 -------
     python benchmarks/choose_defaults.py benchmarks/results/accuracy.csv
 """
 
+import argparse
 import itertools
 import os
 import sys
@@ -42,11 +43,10 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from accuracy import BASELINES, HELD_OUT_SEEDS, TUNING_SEEDS  # noqa: E402
+from _grid import BASELINES, HELD_OUT_SEEDS, KEYS, TUNING_SEEDS, score  # noqa: E402
 
 CANDIDATES = ["GCE (gce)", "GCE (MLP alone)", "GCE (truncated)", "GCE (no emb.)", "GCE + forward", "CE + ELR",
               "NCE+AGCE", "ANL-CE", "CEε+MAE"]
-KEYS = ["dataset", "noise", "rate", "seed"]
 # Cost per candidate, in fits of the MLP alone: forward correction trains
 # twice; the default network's cost is measured (see fit_costs).
 FITS = {"GCE + forward": 2}
@@ -60,8 +60,6 @@ def fit_costs(df):
     if pair.shape[1] == 2:
         costs["GCE (gce)"] = float(np.exp(np.log(pair["GCE (gce)"] / pair["GCE (MLP alone)"]).mean()))
     return costs
-fmt_columns = ["settings", "at or above", "share", "> 1.0 behind", "mean gap", "worst", "worst setting",
-               "clean vs HistGB (worst)", "fit s (mean)"]
 
 
 def candidate_fits(df):
@@ -90,45 +88,11 @@ def candidate_fits(df):
     return out, baseline, wide["accuracy"].get("HistGB")
 
 
-def score(fits, baseline, hist, seeds):
-    """Per candidate: settings at/above the best baseline, > 1.0 behind, worst, clean gap to HistGB."""
-    rows = []
-    for name, f in fits.items():
-        sub = f[f.index.get_level_values("seed").isin(seeds)]
-        mean = sub.accuracy.groupby(level=["dataset", "noise", "rate"]).mean() * 100
-        best = baseline[baseline.index.get_level_values("seed").isin(seeds)]
-        best = best.groupby(level=["dataset", "noise", "rate"]).mean().max(axis=1) * 100
-        gap = (mean - best).dropna()
-        if gap.empty:  # no fit of these seeds
-            continue
-        clean = gap.index.get_level_values("noise") == "none"
-        hgap = pd.Series(dtype=float)
-        if hist is not None:
-            h = hist[hist.index.get_level_values("seed").isin(seeds)]
-            hgap = (mean - h.groupby(level=["dataset", "noise", "rate"]).mean() * 100).dropna()[clean]
-        worst = gap.idxmin()
-        rows.append({
-            "candidate": name,
-            "settings": len(gap),
-            "at or above": int((gap >= -1e-9).sum()),
-            "share": (gap >= -1e-9).mean(),
-            "> 1.0 behind": int((gap < -1.0).sum()),
-            "mean gap": gap.mean(),
-            "worst": gap[worst],
-            "worst setting": "/".join(map(str, worst)),
-            "clean vs HistGB (worst)": hgap.min() if len(hgap) else np.nan,
-            "fit s (mean)": sub.fit_seconds.mean(),
-        })
-    if not rows:
-        return pd.DataFrame(columns=["candidate", *fmt_columns])
-    table = pd.DataFrame(rows).sort_values(["at or above", "> 1.0 behind", "worst"],
-                                           ascending=[False, True, False])
-    return table.reset_index(drop=True)
-
-
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    path = argv[0] if argv else os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "accuracy.csv")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("csv", nargs="?", help="accuracy.csv of a full accuracy.py run (default: benchmarks/results/)",
+                    default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "accuracy.csv"))
+    path = ap.parse_args(argv).csv
     df = pd.read_csv(path)
     fits, baseline, hist = candidate_fits(df)
     tuning = score(fits, baseline, hist, TUNING_SEEDS)
@@ -157,7 +121,7 @@ def main(argv=None):
              f"## The winner, the defaults and the MLP alone on the held-out seed {list(HELD_OUT_SEEDS)}", "",
              md(held), "", "## The same on all seeds", "", md(allseeds), ""]
     text = "\n".join(lines)
-    with open(os.path.join(os.path.dirname(os.path.abspath(path)), "defaults.md"), "w") as f:
+    with open(os.path.join(os.path.dirname(os.path.abspath(path)), "choose_defaults.md"), "w") as f:
         f.write(text)
     print(text)
 

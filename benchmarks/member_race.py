@@ -1,4 +1,9 @@
-"""How GCEClassifierCV's race and ensemble defaults were chosen: rules replayed on recorded fits.
+"""GCEClassifierCV's race and ensemble rules, replayed on recorded per-epoch curves of its members.
+
+The evidence for the race's default (``n_iter_no_change_behind=3``) and
+for what ``ensemble=True`` averages (the better half of the settings). Not
+to be mixed up with ``one_pass_vs_grid.py``, which times GCEClassifierCV
+against GridSearchCV.
 
 What it measures
 ----------------
@@ -71,7 +76,6 @@ def record_fit(dataset, noise, rate, seed):
     from skorch.callbacks import Callback
 
     from sklearn_gce import GCEClassifierCV
-    from sklearn_gce._member_selection import holdout_member_probabilities
 
     B.limit_threads(1)
 
@@ -95,11 +99,17 @@ def record_fit(dataset, noise, rate, seed):
     ds = B.LOADERS[dataset]()
     X_tr, X_te, y_tr, y_te = B.split_and_preprocess(ds, seed)
     y_noisy, _ = B.inject(noise, rate, y_tr, seed, ds.n_classes, X=X_tr)
+    hold_out = B.HoldOut()
     est = GCEClassifierCV(random_state=seed, n_iter_no_change_behind=None,
-                          callbacks=[("clean_test", CleanTestAccuracy(X_te, y_te))])
+                          callbacks=[("clean_test", CleanTestAccuracy(X_te, y_te)), ("hold_out", hold_out)])
     est.fit(X_tr, y_noisy)
-    stopping = dict(est.callbacks_)["member_early_stopping"]
-    valid_proba, valid_y, _ = holdout_member_probabilities(est, stopping.dataset_valid_)
+    # every member's probabilities on the held-out rows (at its best epoch), and their noisy labels
+    # as positions in classes_
+    valid_proba = est.predict_member_proba(X_tr[hold_out.rows_])
+    valid_y = np.searchsorted(est.classes_, y_noisy[hold_out.rows_])
+    # they are the rows the fit chose on: there each member's accuracy is its holdout_score
+    if not np.allclose((valid_proba.argmax(-1) == valid_y[:, None]).mean(0), est.cv_results_["holdout_score"]):
+        raise RuntimeError(f"{dataset}/{noise}/{rate}/{seed}: the rows recorded are not GCEClassifierCV's hold-out")
     h = est.history
     return dict(dataset=dataset, noise=noise, rate=rate, seed=seed,
                 members=[f"{m['loss']} q={m['q']:g}" for m in est.members_],

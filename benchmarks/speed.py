@@ -57,7 +57,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from sklearn_gce import MLP, GCEClassifier  # noqa: E402
-from sklearn_gce._classifier import resolve_device  # noqa: E402
+
+
+def resolve_device(device):
+    """``'auto'``: CUDA where it is available, else the CPU (what GCEClassifier's ``device='auto'`` does)."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def make_data(n, d, k, seed=0):

@@ -112,7 +112,7 @@ BENCHMARK_RESULTS = [
     ("accuracy.md", "Accuracy under label noise (``benchmarks/accuracy.py``)", "markdown"),
     ("accuracy.png", None, None),
     ("speed.md", "Fit speed (``benchmarks/speed.py``)", "markdown"),
-    ("tune.md", "Sweeps behind the defaults (``benchmarks/tune_defaults.py``)", "markdown"),
+    ("tune_defaults.md", "Sweeps behind the defaults (``benchmarks/tune_defaults.py``)", "markdown"),
 ]
 
 
