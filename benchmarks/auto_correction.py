@@ -71,13 +71,12 @@ def _accuracy(est, proba, y):
     return float(np.mean(est.classes_[proba.argmax(1)] == y))
 
 
-def _flip_rate(est, X, y):
-    """The directed flip rate of the matrix estimated from ``est``'s probabilities on ``X`` and labels ``y``.
+def _matrix(est, X, y):
+    """The transition matrix estimated from ``est``'s probabilities on ``X`` and the labels ``y``.
 
     As the package estimates it: labels as positions in ``classes_``.
     """
-    T = estimate_transition_matrix(np.searchsorted(est.classes_, y), est.predict_proba(X))
-    return directed_flip_rate(T), T
+    return estimate_transition_matrix(np.searchsorted(est.classes_, y), est.predict_proba(X))
 
 
 def _holdout_flip_rate(est, X, y, rows):
@@ -88,7 +87,7 @@ def _holdout_flip_rate(est, X, y, rows):
     """
     if rows is None:  # too few rows to hold any out
         return np.nan
-    return _flip_rate(est, X[rows], y[rows])[0]
+    return directed_flip_rate(_matrix(est, X[rows], y[rows]))
 
 
 def _fit(dataset, noise, rate, seed):
@@ -108,7 +107,7 @@ def _fit(dataset, noise, rate, seed):
     est.fit(X_tr, y_noisy)
     total = time.perf_counter() - start
     # forward correction trains the first network first: it must have estimated the same matrix
-    if not np.allclose(_flip_rate(first, X_tr, y_noisy)[1], est.transition_matrix_, atol=1e-6):
+    if not np.allclose(_matrix(first, X_tr, y_noisy), est.transition_matrix_, atol=1e-6):
         raise RuntimeError(f"{dataset}/{noise}/{rate}/{seed}: the network fitted with noise_correction=None "
                            "is not the first network of the forward fit")
     forward = est.predict_proba(X_te)
