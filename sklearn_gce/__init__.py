@@ -3,10 +3,13 @@
 The public API is this short list; each name lives in a module of its own.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
+from . import _compat  # noqa: F401 (old pickles: a message to refit)
 from ._accelerate import AcceleratedGCEClassifier
 from ._classifier import GCEClassifier
 from ._classifier_cv import GCEClassifierCV
-from ._members import MemberLoss, MemberMLP
+from ._stacked import MemberLoss, MemberMLP
 from ._correction import ForwardCorrectedLoss, directed_flip_rate, estimate_transition_matrix
 from ._divergence import TrainingDivergedError
 from .losses import (
@@ -32,7 +35,10 @@ from .noise_models import (
     symmetric_transition_matrix,
 )
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("sklearn-gce")
+except PackageNotFoundError:  # a checkout on sys.path, not installed
+    __version__ = "unknown"
 
 __all__ = [
     "GCEClassifier",

@@ -3,6 +3,7 @@
 from skorch.dataset import unpack_data
 from skorch.hf import AccelerateMixin
 
+from ._base import BaseGCEClassifier
 from ._classifier import GCEClassifier
 
 __all__ = ["AcceleratedGCEClassifier"]
@@ -74,14 +75,14 @@ class AcceleratedGCEClassifier(AccelerateMixin, GCEClassifier):
         from accelerate.data_loader import prepare_data_loader
 
         # Every row for every process, on its device: see the class docstring.
-        loader = GCEClassifier.get_iterator(self, dataset, training=False)
+        loader = BaseGCEClassifier.get_iterator(self, dataset, training=False)
         return prepare_data_loader(
             loader, self.accelerator.device, num_processes=1, process_index=0, put_on_device=True
         )
 
     def evaluation_step(self, batch, training=False):
         # Each process predicts every row itself: nothing to gather.
-        return GCEClassifier.evaluation_step(self, batch, training=training)
+        return BaseGCEClassifier.evaluation_step(self, batch, training=training)
 
     def train_step_single(self, batch, **fit_params):
         # AccelerateMixin's step with GCEClassifier's loss: targets and

@@ -1,131 +1,29 @@
-"""``GCEClassifier``: a skorch neural network trained with a noise-robust loss."""
+"""``GCEClassifier``: a neural network trained with a noise-robust loss, optionally through the estimated noise."""
 
 import copy
-import inspect
-import threading
-from contextlib import contextmanager
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.exceptions import NotFittedError
+from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (
-    Interval,
-    Options,
-    RealNotInt,
-    StrOptions,
-    validate_parameter_constraints,
-)
-from sklearn.utils.validation import check_is_fitted
-from skorch import NeuralNet
-from skorch.callbacks import (
-    Callback,
-    EpochScoring,
-    EpochTimer,
-    LRScheduler,
-    PassthroughScoring,
-    PrintLog,
-    ProgressBar,
-)
-from skorch.dataset import Dataset, ValidSplit, get_len, unpack_data
-from skorch.utils import is_dataset, to_numpy, to_tensor
-from torch.utils.data import Subset
+from sklearn.utils._param_validation import Interval, StrOptions
+from skorch.callbacks import EpochScoring
+from skorch.history import History
 
-from ._data import (
-    RowBatch,
-    RowDataset,
-    as_row_batch,
-    batches_on_device,
-    make_iterator,
-    rows_of,
-    state_of,
-)
-from ._divergence import DivergenceGuard, TrainingDivergedError
-from ._correction import ForwardCorrectedLoss, MeanWithUncorrected, directed_flip_rate, estimate_transition_matrix
+from ._additive_model import has_additive_model, held_out_choice, larger_steps, predict_with
+from ._base import BaseGCEClassifier, softmax  # noqa: F401 (softmax: the nonlinearity of 0.2 pickles)
+from ._correction import ForwardCorrectedLoss, MeanWithUncorrected, NoiseCorrection
 from ._early_stopping import HoldOutEarlyStopping
-from ._elr import early_learning_penalty
-from ._pruning import TruncationPruning, reoptimise_weights
-from ._side_by_side import has_additive_member, set_network, train_one_after_the_other
-from ._tabular import TabularEncoder
-from ._validation import check_labels, check_sample_weight, dataset_labels, validate_features
+from ._pruning import TruncationPruning
 from .losses import LOSSES, make_loss
 from .losses import _reduce as weighted_loss
 from .networks import MLP
 
 __all__ = ["GCEClassifier"]
 
-# Rows of an array, and items of a torch Dataset (read from disk), that set the
-# default network's input scaling when X is not on the device whole already.
-_MAX_SCALING_ROWS = 65_536
-_MAX_SCALING_ITEMS = 2048
-# Predictions are copied to the host in chunks of about this many numbers.
-_HOST_COPY_ELEMENTS = 2**24
 
-# noise_correction='auto' corrects when the estimated noise has a direction
-# (directed_flip_rate above this; chosen on the tuning seeds of
-# benchmarks/accuracy.py), and estimates only with this many labels per class.
-_AUTO_FORWARD_ABOVE = 0.15
-_AUTO_MIN_PER_CLASS = 10
-
-
-def softmax(logits):
-    """Class probabilities from logits (a module-level function, so it pickles)."""
-    return torch.softmax(logits, dim=-1)
-
-
-def resolve_device(device):
-    """``'auto'`` becomes ``'cuda'`` when CUDA is available, else ``'cpu'``."""
-    if isinstance(device, str) and device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-# torch's default generators are process-wide: weight initialisation and dropout
-# draw from them. Fits in threads take turns, so each sees only its own seed and
-# the caller's state is restored exactly.
-_TORCH_RNG_LOCK = threading.RLock()
-
-
-@contextmanager
-def seeded_torch(seed, device):
-    """Seed torch's CPU generator (and the training GPU's) for a fit, restoring them after.
-
-    Only the generators the fit uses are touched: a CPU fit leaves every CUDA
-    generator alone (``torch.manual_seed`` would reseed them all).
-    """
-    cuda = device is not None and device.type == "cuda"
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] if cuda else []
-    with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=devices):
-        torch.default_generator.manual_seed(seed)
-        if cuda:
-            with torch.cuda.device(devices[0]):
-                torch.cuda.manual_seed(seed)
-        yield
-
-
-_SCHEDULE = [Interval(Integral, 1, None, closed="left"), Interval(RealNotInt, 0, 1, closed="neither")]
-
-
-def init_skorch(net, **params):
-    """skorch's ``NeuralNet.__init__`` with this package's defaults: softmax predictions, shuffled batches."""
-    params.setdefault("predict_nonlinearity", softmax)
-    params.setdefault("iterator_train__shuffle", True)
-    NeuralNet.__init__(net, **params)
-
-
-def _reads_batch_losses(callback):
-    """Whether a callback may read each batch's loss in the history as the batch ends."""
-    if isinstance(callback, type) or type(callback).on_batch_end is Callback.on_batch_end:
-        return False
-    if isinstance(callback, LRScheduler):
-        return callback.step_every == "batch"
-    # skorch's scorers cache predictions per batch, not losses.
-    return type(callback) is not EpochScoring
-
-
-class GCEClassifier(ClassifierMixin, NeuralNet):
+class GCEClassifier(BaseGCEClassifier):
     """Neural network classifier trained with Generalized Cross Entropy.
 
     A scikit-learn classifier built on skorch. It wraps any torch module that
@@ -197,7 +95,7 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         restoring the weights of the best epoch. The held-out labels are as
         noisy as the others, but the robust loss on them still tells when the
         network starts memorising wrong labels; the benchmarks chose this
-        default (see ``benchmarks/results/tune.md``). Only ``fit`` holds out
+        default (see ``benchmarks/results/tune_defaults.md``). Only ``fit`` holds out
         rows: not ``partial_fit``, not a fit with ``train_split`` set, nor one
         on data too small to hold out one row per class. The inputs (never the
         labels) of the held-out rows enter the default network's input
@@ -368,34 +266,11 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
     """
 
     _parameter_constraints = {
-        "module": [None, type, torch.nn.Module, callable],
+        **BaseGCEClassifier._parameter_constraints,
         "loss": [StrOptions(set(LOSSES))],
         "q": [Interval(Real, 0, 1, closed="right")],
-        "k": [Interval(Real, 0, 1, closed="neither")],
-        "prune_start": _SCHEDULE,
-        "prune_every": _SCHEDULE,
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "elr_lambda": [Interval(Real, 0, None, closed="left")],
-        "elr_beta": [Interval(Real, 0, 1, closed="left")],
         "noise_correction": [StrOptions({"forward", "auto"}), None],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
-        "optimizer": [type, callable],
-        "device": [str, torch.device, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "callbacks": [list, None],
-        "train_split": [callable, None],
-        "criterion": [None],
     }
-    # ``encoder__*`` parameters set the TabularEncoder fitted on DataFrames.
-    prefixes_ = [*NeuralNet.prefixes_, "encoder"]
-    # Whether the loss itself takes a member dimension (GCEClassifierCV's
-    # MemberLoss); otherwise 3-D outputs are models side by side.
-    _loss_takes_members = False
 
     def __init__(
         self,
@@ -424,60 +299,16 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         criterion=None,
         **kwargs,
     ):
-        init_skorch(self, module=module, criterion=criterion, optimizer=optimizer, lr=lr,
-                    max_epochs=max_epochs, batch_size=batch_size, train_split=train_split,
-                    callbacks=callbacks, verbose=verbose, device=device, **kwargs)
+        super().__init__(
+            module, k=k, prune_start=prune_start, prune_every=prune_every, max_epochs=max_epochs,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, elr_lambda=elr_lambda, elr_beta=elr_beta, lr=lr,
+            batch_size=batch_size, optimizer=optimizer, device=device, random_state=random_state,
+            verbose=verbose, callbacks=callbacks, train_split=train_split, criterion=criterion, **kwargs,
+        )
         self.loss = loss
         self.q = q
-        self.k = k
-        self.prune_start = prune_start
-        self.prune_every = prune_every
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.elr_lambda = elr_lambda
-        self.elr_beta = elr_beta
         self.noise_correction = noise_correction
-        self.random_state = random_state
-
-    # ``device='auto'`` is stored unchanged (scikit-learn convention), while
-    # skorch reads ``self.device`` wherever it moves tensors: the property
-    # gives skorch the resolved device and ``get_params`` the stored value.
-    @property
-    def device(self):
-        return resolve_device(self.__dict__.get("device", "auto"))
-
-    @device.setter
-    def device(self, value):
-        self.__dict__["device"] = value
-
-    def get_params(self, deep=True, **kwargs):
-        params = super().get_params(deep=deep, **kwargs)
-        params["device"] = self.__dict__.get("device", "auto")
-        return params
-
-    def set_params(self, **params):
-        if "callbacks" in params and not self.initialized_:
-            # skorch initialises callbacks inside set_params; before the first
-            # fit they are only stored, and fit reports bad values (the
-            # scikit-learn convention).
-            self.__dict__["callbacks"] = params.pop("callbacks")
-        for key in [key for key in params if key.startswith("encoder__")]:
-            # Read at the next fit only: skorch has nothing to re-initialise.
-            setattr(self, key, params.pop(key))
-            self._params_to_validate.add(key)
-        return super().set_params(**params)
-
-    def __setstate__(self, state):
-        requested = state["device"]
-        # skorch maps the saved tensors to this device (CPU when CUDA is absent).
-        state["device"] = resolve_device(requested)
-        super().__setstate__(state)
-        if isinstance(requested, str) and requested == "auto":
-            self.__dict__["device"] = "auto"
-
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "classes_") and self.initialized_
 
     # ----------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -510,38 +341,34 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             targets = self._encode_labels(y, reset=not warm)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             data = self._training_data(X, y, targets, sample_weight, self._hold_out(targets, seed))
-        uncorrected = None
-        if self.noise_correction is None:
-            self.__dict__.pop("transition_matrix_", None)
+        correction = NoiseCorrection(self.noise_correction)
+        if self.noise_correction is None or (warm and hasattr(self, "transition_matrix_")):
+            # Nothing to estimate: no correction, or a warm start, which keeps the last fit's matrix.
+            if self.noise_correction is None:
+                self.__dict__.pop("transition_matrix_", None)
             self._follow_last_correction()
-        elif warm and hasattr(self, "transition_matrix_"):
-            self._follow_last_correction()  # a warm start keeps the matrix of the last fit
-        elif self.noise_correction == "forward" or self._can_estimate_noise(targets):
-            first = self._estimate_noise(data, seed)
-            rate = directed_flip_rate(self.transition_matrix_)
-            if self.noise_correction == "auto" and rate <= _AUTO_FORWARD_ABOVE:
-                self.noise_correction_ = None
-                return first  # no direction to the noise: the first network stays
-            if self.noise_correction == "auto":
-                # Kept for the mean; a copy, as skorch re-uses a module instance
-                # the user passed (its corrected fit then goes on from these weights).
-                uncorrected = copy.deepcopy(self._unwrapped_module()).eval()
-                if self.verbose:
-                    print(f"noise_correction='auto': the estimated noise has a direction (directed flip "
-                          f"rate {rate:.3f} > {_AUTO_FORWARD_ABOVE}); training again with forward "
-                          "correction, to predict with the mean of both networks.")
-            self.noise_correction_ = "forward"
-            # The corrected fit starts from scratch (a warm one too: the first
-            # network replaced its weights): no pruning or ELR state either.
-            data.reset_state()
-            warm = False
-        else:
-            self.__dict__.pop("transition_matrix_", None)
-            self.noise_correction_ = None
-        self._train(data, seed, reinitialize=not warm)
-        if uncorrected is not None:
-            corrected = self._unwrapped_module()
-            self.module_ = MeanWithUncorrected(corrected, uncorrected).train(corrected.training)
+            return self._train(data, seed, reinitialize=not warm)
+        self.__dict__.pop("transition_matrix_", None)
+        self.noise_correction_ = None
+        if not correction.estimates(targets, len(self.classes_)):
+            return self._train(data, seed, reinitialize=not warm)
+        # The first network, trained as configured, gives the estimate.
+        self._train(data, seed, reinitialize=True)
+        self.transition_matrix_ = correction.estimate(targets, self._training_proba(data))
+        if not correction.corrects():
+            return self  # 'auto' and no direction to the noise: the first network stays
+        # Kept for the mean; a copy, as skorch re-uses a module instance the
+        # user passed (its corrected fit then goes on from these weights).
+        first = copy.deepcopy(self._unwrapped_module()).eval() if correction.keeps_first else None
+        if first is not None and self.verbose:
+            print(correction.announce())
+        self.noise_correction_ = "forward"
+        # The corrected fit starts from scratch (a warm one too: the first
+        # network replaced its weights): no pruning or ELR state either.
+        data.reset_state()
+        self._train(data, seed, reinitialize=True)
+        if first is not None:
+            self.module_ = correction.combine(self._unwrapped_module(), first)
         return self
 
     def _unwrapped_module(self):
@@ -559,28 +386,15 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
             self.noise_correction_ = None
         elif self.noise_correction == "forward":
             self.noise_correction_ = "forward"
-        else:  # None in a model pickled before 'auto' existed
-            self.noise_correction_ = getattr(self, "noise_correction_", None)
         corrected = isinstance(getattr(self, "criterion_", None), ForwardCorrectedLoss)
         if getattr(self, "initialized_", False) and corrected != self._corrects_forward():
-            self._initialize_criterion()
+            self._rebuild_criterion()
 
-    def _can_estimate_noise(self, targets):
-        """Whether ``'auto'`` has enough labels of every class to estimate the transition matrix."""
-        counts = np.bincount(np.asarray(targets), minlength=len(self.classes_))
-        return counts.min() >= _AUTO_MIN_PER_CLASS
-
-    def _estimate_noise(self, data, seed):
-        """Train without correction, then estimate ``transition_matrix_`` from the predictions."""
-        self.__dict__.pop("transition_matrix_", None)
-        self.noise_correction_ = None
-        self._train(data, seed, reinitialize=True)
-        # Every row, the held-out ones included: a network trained with a
-        # robust loss and stopped early has not memorised the wrong labels.
-        logits = self.forward(data, training=False, device=self.device)
-        proba = to_numpy(self._get_predict_nonlinearity()(logits))
-        self.transition_matrix_ = estimate_transition_matrix(data.state.targets.cpu().numpy(), proba)
-        return self
+    def _corrects_forward(self):
+        """Whether training goes through the estimated transition matrix."""
+        if self.noise_correction is None or not hasattr(self, "transition_matrix_"):
+            return False
+        return self.noise_correction == "forward" or getattr(self, "noise_correction_", None) == "forward"
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, classes=None, sample_weight=None):
@@ -620,138 +434,8 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         self._follow_last_correction()  # 'auto' before any fit: no matrix to correct with yet
         return self._train(data, seed, reinitialize=first_call)
 
-    @contextmanager
-    def _fitted_state_kept_on_error(self):
-        """Restore the fitted attributes if validating new data fails.
-
-        Validation sets ``n_features_in_``, ``classes_`` and the like as it
-        goes (scikit-learn's ``validate_data`` does); a call refused for its
-        data must leave an already fitted model as it was.
-        """
-        names = [name for name in vars(self) if name.endswith("_") and not name.endswith("__")]
-        names += ["_n_inputs_"]
-        saved = {name: self.__dict__[name] for name in names if name in self.__dict__}
-        try:
-            yield
-        except BaseException:
-            for name in [n for n in vars(self) if n.endswith("_") and n not in saved]:
-                del self.__dict__[name]
-            self.__dict__.update(saved)
-            raise
-
-    def _validate_params(self):
-        # skorch's method (argument names and prefixes) shadows scikit-learn's
-        # (_parameter_constraints), which _fit_context calls: run both. skorch
-        # knows its module prefixes only once initialised, and then runs its
-        # own check at the end of initialize().
-        if self.initialized_:
-            super()._validate_params()
-        validate_parameter_constraints(
-            self._parameter_constraints,
-            self.get_params(deep=False),
-            caller_name=type(self).__name__,
-        )
-
-    def _validate_inputs(self, X, y, reset):
-        """Inputs as float32 arrays (or a torch dataset, left lazy) and labels as an array."""
-        if not is_dataset(X):
-            if y is None:
-                raise ValueError(
-                    f"{type(self).__name__} requires y to be passed, but the target y is "
-                    "None (y may be left out only when X is a torch Dataset of (x, y) pairs)."
-                )
-            encoder = TabularEncoder(**self.get_params_for("encoder")) if reset else None
-            X, y = validate_features(self, X, y, reset=reset, encoder=encoder)
-            self._n_inputs_ = int(np.prod(X.shape[1:])) if reset else self._n_inputs_
-            return X, y
-        y = dataset_labels(X) if y is None else np.asarray(y)
-        check_labels(y)
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} samples but y has {len(y)} labels.")
-        first = X[0]
-        if not isinstance(first, (tuple, list)) or len(first) < 2:
-            raise ValueError(
-                f"The items of a Dataset X must be (x, y) pairs, as skorch expects; X[0] is a "
-                f"{type(first).__name__}. Give the labels in y and return (x, label) from "
-                "__getitem__ (any placeholder label will do: y takes precedence)."
-            )
-        shape = np.shape(first[0])
-        n_inputs = int(np.prod(shape))
-        if reset:
-            self.n_features_in_ = int(shape[0]) if shape else 1
-            self._n_inputs_ = n_inputs
-        elif n_inputs != self._n_inputs_:
-            raise ValueError(
-                f"The samples of X have {n_inputs} inputs, but {type(self).__name__} "
-                f"was fitted on samples of {self._n_inputs_}."
-            )
-        return X, y
-
-    def _encode_labels(self, y, reset, classes=None, incremental=False):
-        """Set ``classes_`` (on ``reset``) and return ``y`` encoded as positions in it."""
-        name = type(self).__name__
-        seen = np.unique(y)
-        if reset:
-            new_classes = seen if classes is None else np.unique(classes)
-            if len(new_classes) < 2:
-                hint = " Pass `classes` on the first call of partial_fit." if incremental else ""
-                raise ValueError(
-                    f"{name} needs samples of at least 2 classes in the data, but the "
-                    f"data contains only one class: {new_classes.tolist()[0]!r}.{hint}"
-                )
-            unknown = np.setdiff1d(seen, new_classes)
-            if unknown.size:
-                raise ValueError(
-                    f"y contains labels not in `classes`: {unknown.tolist()}; classes is "
-                    f"{new_classes.tolist()}."
-                )
-            self.classes_ = new_classes
-        elif incremental and classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(
-                f"`classes={np.unique(classes).tolist()}` is not the same as on the first "
-                f"call to partial_fit, was: {self.classes_.tolist()}."
-            )
-        elif not incremental and not np.array_equal(seen, self.classes_):
-            # warm_start keeps the output layer, which is sized for classes_.
-            raise ValueError(
-                "warm_start can only be used where `y` has the same classes as in the "
-                f"previous call to fit. Previously got {self.classes_.tolist()}, `y` has "
-                f"{seen.tolist()}."
-            )
-        unknown = np.setdiff1d(seen, self.classes_)
-        if unknown.size:
-            raise ValueError(
-                f"y contains labels not in the classes seen before: {unknown.tolist()}; "
-                f"classes_ is {self.classes_.tolist()}."
-            )
-        return np.searchsorted(self.classes_, y).astype(np.int64)
-
-    def _hold_out(self, targets, seed):
-        """The stratified early-stopping split of ``fit``, or None."""
-        if not self._holds_out() or self.train_split:
-            return None
-        n_valid = int(np.ceil(self.validation_fraction * len(targets)))
-        counts = np.bincount(targets)
-        n_classes = np.count_nonzero(counts)
-        if n_valid < n_classes or counts[counts > 0].min() < 2 or len(targets) - n_valid < n_classes:
-            return None  # too small to hold out a row of every class
-        return ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
-
-    def _holds_out(self):
-        """Whether ``fit`` holds out rows of its own (for early stopping)."""
-        return bool(self.early_stopping)
-
-    def _training_data(self, X, y, targets, sample_weight, hold_out):
-        """The :class:`RowDataset` of one training call, its state on the training device."""
-        weight = check_sample_weight(sample_weight, len(targets))
-        return RowDataset(X, np.asarray(y), targets, weight, self._training_device(), hold_out)
-
-    def _training_device(self):
-        """Where the per-sample state (and the fast path's data) live; None leaves tensors in place."""
-        return None if self.device is None else torch.device(self.device)
-
+    # ------------------------------------------------------------ training
     def _train(self, data, seed, reinitialize):
-        """Run skorch's training loop on ``data``; set ``label_issues_``."""
         mean = getattr(self, "module_", None)
         if isinstance(mean, MeanWithUncorrected) and not reinitialize:
             # Training on (a warm fit, partial_fit) continues the corrected network alone.
@@ -759,321 +443,82 @@ class GCEClassifier(ClassifierMixin, NeuralNet):
         else:
             mean = None
         try:
-            with seeded_torch(seed, data.device):
-                if reinitialize or not self.initialized_:
-                    self.initialize()
-                    set_input_scaling = getattr(self.module_, "set_input_scaling", None)
-                    if callable(set_input_scaling):
-                        if data.in_memory and batches_on_device(self, training=True):
-                            data.device_X()  # the copy training batches from: no other
-                        limit = _MAX_SCALING_ROWS if data.in_memory else _MAX_SCALING_ITEMS
-                        set_input_scaling(data.input_sample(limit))
-                # skorch stops cleanly on KeyboardInterrupt (also raised by its
-                # EarlyStopping): the model then keeps the weights reached so far.
-                # y as given too: skorch's scorers index it when they do not cache.
-                if reinitialize:  # nothing of an earlier fit's choice stays behind
-                    for name in ("network_choice_", "network_scores_", "additive_history_"):
-                        self.__dict__.pop(name, None)
-                if self._trains_one_after_the_other(data):
-                    train_one_after_the_other(self, data)
-                else:
-                    NeuralNet.partial_fit(self, data, data.y)
-                    if has_additive_member(self.module_) and not hasattr(self, "network_choice_"):
-                        set_network(self, "mean")  # trained side by side: no hold-out to choose on
-                self.label_issues_ = self._label_issues(data)
-        except TrainingDivergedError:
-            # Never leave a model behind that would predict NaN; nor, in the
-            # scorers' caches, the predictions of the epoch that diverged.
-            del self.classes_
-            for _, callback in self.callbacks_:
-                if isinstance(callback, EpochScoring):
-                    callback.on_train_end(self)
-            raise
+            return super()._train(data, seed, reinitialize)
         except BaseException:
             if mean is not None:  # a failed call leaves the model it was given
                 self.module_ = mean
             raise
-        return self
 
-    def _trains_one_after_the_other(self, data):
-        """Whether the MLP and its additive member train in turn, each with early stopping on the hold-out."""
-        return (
-            has_additive_member(self.module_)
-            and getattr(data, "hold_out", None) is not None
-            and not self.train_split
-        )
+    def _run_training(self, data, reinitialize):
+        if reinitialize:  # nothing of an earlier fit's choice stays behind
+            for name in ("network_choice_", "network_scores_", "additive_history_"):
+                self.__dict__.pop(name, None)
+        if has_additive_model(self.module_) and data.hold_out is not None and not self.train_split:
+            self._train_mlp_then_additive(data)
+        else:
+            self._skorch_loop(data)
+            if has_additive_model(self.module_) and not hasattr(self, "network_choice_"):
+                self._predict_with("mean")  # trained side by side: no hold-out to choose on
+        self.label_issues_ = self._pruned_rows(data)
 
-    def _label_issues(self, data):
-        """Rows the truncated loss prunes under the model that is kept.
+    def _train_mlp_then_additive(self, data):
+        """Train the MLP, then the additive model, each with its own early stopping; then choose.
 
-        Early stopping may have restored an earlier epoch than the last
-        pruning step, so the weights are re-optimised for the final network.
+        ``history_`` is the MLP's training, ``additive_history_`` the
+        additive model's.
         """
-        rows = data.state.pruned_rows
-        if rows is not None:
-            reoptimise_weights(self, Subset(data, rows))
-        return (data.state.keep == 0).cpu().numpy()
+        module = self.module_
+        with module.run_alone("mlp"):
+            self._skorch_loop(data)
+        mlp_history = self.history_
+        # The additive model starts as a fit of its own: unit keep-weights, no
+        # ELR targets, a fresh history (the truncated loss's schedule counts its
+        # epochs) and optimiser.
+        data.reset_state()
+        self.history_ = History()
+        self.initialize_optimizer()
+        with module.run_alone("additive"), larger_steps(self, data):
+            self._skorch_loop(data)
+        self.additive_history_ = self.history_
+        self.history_ = mlp_history
+        self.initialize_optimizer()  # over both models, for partial_fit and warm starts
+        choice, self.network_scores_ = held_out_choice(self, data)
+        self._predict_with(choice)
 
-    # -------------------------------------------------------- skorch hooks
-    def initialize_module(self):
-        if self.module is not None:
-            kwargs = {**self._data_sizes_for(self.module), **self.get_params_for("module")}
-            self.module_ = self.initialized_instance(self.module, kwargs)
-            return self
-        if not hasattr(self, "_n_inputs_") or not hasattr(self, "classes_"):
-            raise NotFittedError(
-                "The default MLP is sized from the training data, so it exists only "
-                "after fit. To save and restore a model, pickle or joblib-dump the "
-                "fitted estimator: skorch's save_params/load_params store the weights "
-                "but not classes_."
-            )
-        self.module_ = MLP(
-            n_features=self._n_inputs_,
-            n_classes=len(self.classes_),
-            **self._table_layout(),
-            **{"additive_member": True, **self.get_params_for("module")},
-        )
-        return self
+    def _predict_with(self, choice):
+        """Predict with the mean of the MLP and the additive model, or one alone; sets ``network_choice_``."""
+        predict_with(self.module_, choice)
+        self.network_choice_ = choice
 
-    def _table_layout(self):
-        """The blocks of an encoded table, for the network: which columns are numeric, which codes."""
-        encoder = getattr(self, "encoder_", None)
-        if encoder is None:
-            return {}
-        return {
-            "n_numeric": len(encoder.numeric_features_),
-            "categorical_cardinalities": encoder.cardinalities_,
-        }
+    # ------------------------------------------------- the estimator's own
+    def _default_module(self, **sizes):
+        return MLP(**sizes, **{"additive_member": True, **self.get_params_for("module")})
 
-    def _data_sizes_for(self, module):
-        """Sizes from the data (``n_features``, ``n_classes``, the table's blocks) that a module class takes."""
-        if not isinstance(module, type) or not hasattr(self, "_n_inputs_"):
-            return {}
-        accepted = inspect.signature(module).parameters
-        sizes = {"n_features": self._n_inputs_, "n_classes": len(self.classes_), **self._table_layout()}
-        return {name: value for name, value in sizes.items() if name in accepted}
-
-    def initialize_criterion(self):
-        if self.criterion is not None:
-            raise ValueError("Set the training loss with `loss`, not `criterion`.")
-        options = self.get_params_for("criterion")
-        clash = sorted({"q", "k"} & set(options))
-        if clash:
-            raise ValueError(
-                f"Set {' and '.join(clash)} with the estimator's own parameter(s) "
-                f"({', '.join(f'{name}=...' for name in clash)}), not criterion__{clash[0]}."
-            )
-        self.criterion_ = make_loss(self.loss, q=self.q, k=self.k, **options)
+    def _make_criterion(self, options):
+        criterion = make_loss(self.loss, q=self.q, k=self.k, **options)
         if self._corrects_forward():
-            self.criterion_ = ForwardCorrectedLoss(self.criterion_, self.transition_matrix_)
-        return self
+            criterion = NoiseCorrection.loss(criterion, self.transition_matrix_)
+        return criterion
 
-    def _corrects_forward(self):
-        """Whether training goes through the estimated transition matrix."""
-        if self.noise_correction is None or not hasattr(self, "transition_matrix_"):
-            return False
-        return self.noise_correction == "forward" or getattr(self, "noise_correction_", None) == "forward"
+    def _scoring_callbacks(self):
+        # NeuralNetClassifier's valid_acc
+        return [("valid_acc", EpochScoring("accuracy", name="valid_acc", lower_is_better=False))]
 
-    @property
-    def _default_callbacks(self):
-        # skorch's defaults and NeuralNetClassifier's valid_acc, then ours, by name.
-        callbacks = [
-            ("epoch_timer", EpochTimer()),
-            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            ("valid_loss", PassthroughScoring(name="valid_loss")),
-            ("valid_acc", EpochScoring("accuracy", name="valid_acc", lower_is_better=False)),
-            ("divergence_guard", DivergenceGuard()),
-        ]
-        # get_params reads this property before fit has validated the parameters.
+    def _own_callbacks(self):
+        callbacks = []
         if isinstance(self.early_stopping, (bool, np.bool_)) and self.early_stopping:
             callbacks.append(
                 ("early_stopping", HoldOutEarlyStopping(patience=self.n_iter_no_change, load_best=True))
             )
         if isinstance(self.loss, str) and self.loss == "truncated":
             callbacks.append(("truncation_pruning", TruncationPruning()))
-        if isinstance(self.verbose, Integral) and self.verbose >= 2:
-            callbacks.append(("progress_bar", ProgressBar()))
-        callbacks.append(("print_log", PrintLog()))
         return callbacks
 
-    def _yield_callbacks(self):
-        # skorch runs its defaults before the user's callbacks. The built-in
-        # early stopping goes after them (before the log): it can monitor
-        # their scores, and they all see the epoch on which it stops.
-        stopping = []
-        for item in super()._yield_callbacks():
-            callback = item[1]
-            if isinstance(callback, HoldOutEarlyStopping):
-                stopping.append(item)
-                continue
-            if isinstance(callback, PrintLog) or callback is PrintLog:
-                yield from stopping
-                stopping = []
-            yield item
-        yield from stopping
-
-    def get_split_datasets(self, X, y=None, **fit_params):
-        dataset = self.get_dataset(X, y)
-        split = self.train_split or getattr(dataset, "hold_out", None)
-        if not split:
-            return dataset, None
-        labels = dataset.y if isinstance(dataset, RowDataset) else y
-        dataset_train, dataset_valid = split(dataset, labels, **fit_params)
-        return dataset_train, self._validation_data(dataset_valid)
-
-    def _validation_data(self, dataset):
-        """A validation set from a user's ``train_split`` (``predefined_split``) as a RowDataset."""
-        if dataset is None or rows_of(dataset)[0] is not None:
-            return dataset
-        X = dataset.X if isinstance(dataset, Dataset) and not is_dataset(dataset.X) else dataset
-        y = dataset.y if isinstance(dataset, Dataset) and dataset.y is not None else None
-        X, y = self._validate_inputs(X, y, reset=False)
-        targets = self._encode_labels(y, reset=False, incremental=True)
-        return self._training_data(X, y, targets, None, hold_out=None)
-
-    def get_iterator(self, dataset, training=False):
-        return make_iterator(self, dataset, training)
-
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        """skorch's epoch loop, with the batch losses copied to the host once per epoch.
-
-        skorch calls ``.item()`` on every batch's loss, a host-device
-        synchronisation per batch on a GPU. Here the losses stay on the device
-        until the epoch ends, then fill in each batch's row of the history.
-        A callback that may read each batch's loss as it comes (a progress
-        bar, an LR scheduler stepping per batch, any user callback with an
-        ``on_batch_end``) gets them batch by batch, as skorch records them.
-        """
-        if iterator is None:
-            return
-        state = state_of(iterator)
-        each_batch = any(_reads_batch_losses(callback) for _, callback in self.callbacks_)
-        losses, entries, n_batches = [], [], 0
-        for batch in iterator:
-            batch = as_row_batch(batch, state)
-            self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            if each_batch:
-                self.history.record_batch(prefix + "_loss", step["loss"].item())
-            else:
-                losses.append(step["loss"].detach())
-                entries.append(self.history[-1]["batches"][-1])  # this batch's row
-            self.history.record_batch(prefix + "_batch_size", get_len(batch[0]))
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-            n_batches += 1
-        if losses:
-            for entry, loss in zip(entries, torch.stack(losses).tolist()):
-                entry[prefix + "_loss"] = loss
-        self.history.record(prefix + "_batch_count", n_batches)
-
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        Xi, _ = unpack_data(batch)
-        y_pred = self.infer(Xi, **fit_params)
-        loss = self._batch_loss(y_pred, batch, Xi, training=True)
-        loss.backward()
-        return {"loss": loss, "y_pred": y_pred}
-
-    def validation_step(self, batch, **fit_params):
-        self._set_training(False)
-        Xi, _ = unpack_data(batch)
-        with torch.no_grad():
-            y_pred = self.infer(Xi, **fit_params)
-            loss = self._batch_loss(y_pred, batch, Xi, training=False)
-        return {"loss": loss, "y_pred": y_pred}
-
-    def evaluation_step(self, batch, training=False):
-        # Batches of the training data from a DataLoader carry their rows,
-        # which prediction does not need.
-        return super().evaluation_step(as_row_batch(batch, None), training=training)
-
-    def _batch_loss(self, y_pred, batch, X, training):
-        """The loss of a training or validation batch: targets and weights looked up by row."""
-        if not isinstance(batch, RowBatch) or batch.state is None:
-            raise TypeError(
-                f"{type(self).__name__} trains on batches that carry their row indices "
-                f"(RowBatch); got a {type(batch).__name__}. A custom iterator must keep "
-                "the batches that GCEClassifier's dataset and collate function make."
-            )
-        state = batch.state
-        weight = state.weight_of(batch.rows, training)
-        labels = state.targets_of(batch.rows)
-        # A module of models side by side (the default network in training:
-        # the MLP and its additive member) returns (batch, models, classes);
-        # each model is trained with the loss on its own logits.
-        side_by_side = y_pred.ndim == 3 and not self._loss_takes_members
-        outputs = y_pred.unbind(1) if side_by_side else (y_pred,)
-        loss = sum(self.get_loss(out, labels, X=X, training=training, sample_weight=weight) for out in outputs)
-        if training and self.elr_lambda > 0:
-            # Per-sample moving averages, addressed by the rows of the batch
-            # (one per model side by side).
-            targets = state.elr_targets(y_pred.shape[1:])
-            penalty = early_learning_penalty(y_pred, targets, batch.rows.to(targets.device), self.elr_beta)
-            penalties = penalty.unbind(1) if side_by_side else (penalty,)
-            loss = loss + self.elr_lambda * sum(self._mean_penalty(p, weight) for p in penalties)
-        return loss
+    def _side_by_side_dim(self, y_pred):
+        # The default network in training returns the MLP's and the additive
+        # model's logits side by side, (batch, 2, classes): each model is
+        # trained with the loss on its own.
+        return 1 if y_pred.ndim == 3 else None
 
     def _mean_penalty(self, penalty, weight):
-        """The batch's mean of per-sample penalties, as the loss weighs its samples."""
         return weighted_loss(penalty, weight, "mean")
-
-    def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):
-        """The loss of a batch.
-
-        ``y_true`` are the encoded labels (positions in ``classes_``);
-        ``sample_weight`` the per-sample weights of the batch (the caller's
-        sample weights, times the truncated loss's keep-weights when
-        training), or ``None`` for unit weights.
-        """
-        y_true = to_tensor(y_true, device=y_pred.device)
-        return self.criterion_(y_pred, y_true, sample_weight)
-
-    # ------------------------------------------------------------- predict
-    def predict_proba(self, X):
-        """Class probabilities (softmax of the logits) for ``X``.
-
-        Parameters
-        ----------
-        X : DataFrame, array-like of shape (n_samples, n_features), or torch Dataset
-            As at fit: a DataFrame with the columns seen at fit, in their order.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``; rows sum to 1.
-        """
-        check_is_fitted(self)
-        return self._predict_proba(X, self._get_predict_nonlinearity())
-
-    def _predict_proba(self, X, nonlinearity):
-        """``nonlinearity`` of the network's outputs for ``X`` (a fitted model), as one array on the host."""
-        if not is_dataset(X):
-            X = validate_features(self, X, reset=False)
-        # Kept on the device and copied to the host in large chunks: skorch
-        # copies every batch, a host-device synchronisation each.
-        chunks, pending, size = [], [], 0
-        for y_infer in self.forward_iter(X, training=False, device=self.device):
-            y_infer = y_infer[0] if isinstance(y_infer, tuple) else y_infer
-            pending.append(nonlinearity(y_infer))
-            size += pending[-1].numel()
-            if size >= _HOST_COPY_ELEMENTS:
-                chunks.append(to_numpy(torch.cat(pending)))
-                pending, size = [], 0
-        if pending:
-            chunks.append(to_numpy(torch.cat(pending)))
-        return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-
-    def predict(self, X):
-        """Predicted class labels (from ``classes_``) for ``X``.
-
-        Parameters
-        ----------
-        X : DataFrame, array-like of shape (n_samples, n_features), or torch Dataset
-            As at fit: a DataFrame with the columns seen at fit, in their order.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]

@@ -1,6 +1,5 @@
 """``GCEClassifierCV``: a grid of ``q`` values and losses trained in one pass, then chosen on the hold-out."""
 
-import inspect
 import warnings
 from numbers import Integral, Real
 
@@ -8,41 +7,20 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 from sklearn.base import _fit_context
+from sklearn.model_selection import ParameterGrid
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog, ProgressBar
 
-from ._classifier import GCEClassifier, init_skorch, softmax
-from ._divergence import DivergenceGuard
-from ._member_selection import MemberEarlyStopping, holdout_member_probabilities
-from ._members import MemberLoss, MemberMLP, member_slices
+from ._base import BaseGCEClassifier, softmax
+from ._member_stopping import MemberEarlyStopping, holdout_member_probabilities
 from ._pruning import TruncationPruning
-from .losses import LOSSES
+from ._stacked import MemberAverage, MemberLoss, MemberMLP, member_slices
+from .losses import LOSSES, Q_LOSSES, loss_grid
 
 __all__ = ["GCEClassifierCV"]
 
-# Losses with an exponent q: one member per q. The others: one member each.
-_LQ_LOSSES = ("gce", "truncated")
-
-
-class MemberAverage:
-    """Class probabilities from stacked logits: the mean of the chosen members' softmax.
-
-    A module-level class, so that a fitted estimator pickles.
-    """
-
-    def __init__(self, members):
-        self.members = np.asarray(members, dtype=np.int64)
-
-    def __call__(self, logits):
-        proba = softmax(logits)
-        if len(self.members) == proba.shape[1]:
-            return proba.mean(1)
-        return proba[:, torch.as_tensor(self.members, device=proba.device)].mean(1)
-
-
-class GCEClassifierCV(GCEClassifier):
+class GCEClassifierCV(BaseGCEClassifier):
     """A grid of ``q`` values and losses, trained at once, the best chosen on the hold-out.
 
     Where ``GridSearchCV(GCEClassifier(), {"q": qs, "loss": losses}, cv=3)``
@@ -183,19 +161,15 @@ class GCEClassifierCV(GCEClassifier):
     (2,)
     """
 
-    _loss_takes_members = True
     _parameter_constraints = {
-        **{name: rule for name, rule in GCEClassifier._parameter_constraints.items()
-           if name not in ("loss", "q", "noise_correction")},
+        **BaseGCEClassifier._parameter_constraints,
         "qs": ["array-like"],
         "losses": ["array-like"],
         "ensemble_size": [Interval(Integral, 1, None, closed="left")],
         "ensemble": ["boolean", Interval(Integral, 1, None, closed="left")],
         "n_iter_no_change_behind": [Interval(Integral, 1, None, closed="left"), None],
     }
-
-    # The class's own grid replaces GCEClassifier's loss, q and noise correction.
-    noise_correction = None
+    _loss_parameter = "losses"
 
     def __init__(
         self,
@@ -226,31 +200,18 @@ class GCEClassifierCV(GCEClassifier):
         criterion=None,
         **kwargs,
     ):
-        init_skorch(self, module=module, criterion=criterion, optimizer=optimizer, lr=lr,
-                    max_epochs=max_epochs, batch_size=batch_size, train_split=train_split,
-                    callbacks=callbacks, verbose=verbose, device=device, **kwargs)
+        super().__init__(
+            module, k=k, prune_start=prune_start, prune_every=prune_every, max_epochs=max_epochs,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, elr_lambda=elr_lambda, elr_beta=elr_beta, lr=lr,
+            batch_size=batch_size, optimizer=optimizer, device=device, random_state=random_state,
+            verbose=verbose, callbacks=callbacks, train_split=train_split, criterion=criterion, **kwargs,
+        )
         self.qs = qs
         self.losses = losses
         self.ensemble_size = ensemble_size
         self.ensemble = ensemble
-        self.k = k
-        self.prune_start = prune_start
-        self.prune_every = prune_every
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
         self.n_iter_no_change_behind = n_iter_no_change_behind
-        self.elr_lambda = elr_lambda
-        self.elr_beta = elr_beta
-        self.random_state = random_state
-
-    @property
-    def partial_fit(self):
-        # No partial_fit: the choice needs the hold-out that only fit makes.
-        raise AttributeError(
-            "GCEClassifierCV has no partial_fit: it chooses among its members on the rows "
-            "that fit holds out. Use GCEClassifier(q=..., loss=...) with the chosen setting."
-        )
 
     # ------------------------------------------------------------ the grid
     def _settings(self):
@@ -263,17 +224,12 @@ class GCEClassifierCV(GCEClassifier):
                 f"losses must be a non-empty list of {sorted(LOSSES)}; got {self.losses!r}."
             )
         bad = [q for q in qs if not (isinstance(q, Real) and 0 < q <= 1)]
-        if any(name in _LQ_LOSSES for name in losses) and (not qs or bad):
+        if any(name in Q_LOSSES for name in losses) and (not qs or bad):
             raise ValueError(f"qs must be a non-empty list of floats in (0, 1]; got {self.qs!r}.")
         if len(set(losses)) < len(losses) or len(set(map(float, qs))) < len(qs):
             raise ValueError(f"losses and qs must not repeat a value; got {self.losses!r} and {self.qs!r}.")
-        settings = []
-        for name in losses:
-            if name in _LQ_LOSSES:
-                settings += [{"loss": name, "q": float(q)} for q in qs]
-            else:
-                settings.append({"loss": name})
-        return settings
+        return [{name: float(value) if name == "q" else value for name, value in setting.items()}
+                for setting in ParameterGrid(loss_grid(losses, qs))]
 
     @property
     def _n_members(self):
@@ -311,19 +267,20 @@ class GCEClassifierCV(GCEClassifier):
                     UserWarning,
                     stacklevel=2,
                 )
-            data = self._training_data(X, y, targets, sample_weight, hold_out)
-        self.members_ = [dict(s) for s in settings for _ in range(self.ensemble_size)]
-        n_rows, n_members = len(targets), len(self.members_)
-        data.state.keep = torch.ones(n_rows, n_members, device=data.state.keep.device)
+            self.members_ = [dict(s) for s in settings for _ in range(self.ensemble_size)]
+            data = self._training_data(X, y, targets, sample_weight, hold_out, n_members=len(self.members_))
         self._train(data, seed, reinitialize=not warm)
-        self._choose(settings, data)
+        self._choose(settings, data, self._pruned_rows(data))
         return self
 
     def _holds_out(self):
         return True  # the choice needs held-out rows, with or without early stopping
 
-    def _choose(self, settings, data):
-        """Score each setting on the hold-out; set ``cv_results_``, ``best_*_`` and the predicting members."""
+    def _choose(self, settings, data, issues):
+        """Score each setting on the hold-out; set ``cv_results_``, ``best_*_`` and the predicting members.
+
+        ``issues``: each member's pruned rows, ``(n_samples, n_members)``.
+        """
         stopping = dict(self.callbacks_)["member_early_stopping"]
         # without a validation set (too few rows), on the training rows
         valid = stopping.dataset_valid_ if stopping.dataset_valid_ is not None else data
@@ -339,7 +296,6 @@ class GCEClassifierCV(GCEClassifier):
         self.ensemble_holdout_score_ = float((ensemble_correct * weight).sum() / weight.sum())
         self.best_params_ = dict(settings[self.best_index_])
         self.best_score_ = float(scores[self.best_index_])
-        issues = self.label_issues_  # (n_samples, n_members), set by _train
         self.member_label_issues_ = issues
         q = np.ma.masked_array([s.get("q", 0.0) for s in settings], mask=["q" not in s for s in settings])
         self.cv_results_ = {
@@ -369,28 +325,17 @@ class GCEClassifierCV(GCEClassifier):
             return -(-n_settings // 2)  # the better half
         return min(int(self.ensemble), n_settings)
 
-    # -------------------------------------------------------- skorch hooks
+    # ------------------------------------------------- the estimator's own
     def initialize_module(self):
-        if self.module is None:
-            if not hasattr(self, "_n_inputs_") or not hasattr(self, "classes_"):
-                return super().initialize_module()  # the message: sized at fit
-            self.module_ = MemberMLP(
-                n_features=self._n_inputs_,
-                n_classes=len(self.classes_),
-                n_members=self._n_members,
-                **self._table_layout(),
-                **self.get_params_for("module"),
-            )
-        else:
-            super().initialize_module()
+        super().initialize_module()
         self._check_member_module(self.module_)
         return self
 
-    def _data_sizes_for(self, module):
-        sizes = super()._data_sizes_for(module)
-        if isinstance(module, type) and "n_members" in inspect.signature(module).parameters:
-            sizes.setdefault("n_members", self._n_members)
-        return sizes
+    def _default_module(self, **sizes):
+        return MemberMLP(**sizes, n_members=self._n_members, **self.get_params_for("module"))
+
+    def _module_sizes(self):
+        return {"n_members": self._n_members}
 
     def _check_member_module(self, module):
         n = self._n_members
@@ -406,25 +351,15 @@ class GCEClassifierCV(GCEClassifier):
                 f"(size {n}), or be named in the module's shared_state; these are not: {wrong}."
             )
 
-    def initialize_criterion(self):
-        if self.criterion is not None:
-            raise ValueError("Set the training losses with `losses`, not `criterion`.")
-        options = self.get_params_for("criterion")
-        clash = sorted({"q", "k"} & set(options))
-        if clash:
-            raise ValueError(f"Set {clash[0]} with GCEClassifierCV's own parameters (qs, k), not criterion__{clash[0]}.")
-        members = [(s["loss"], s.get("q", 1.0)) for s in self._settings() for _ in range(self.ensemble_size)]
-        self.criterion_ = MemberLoss(members, k=self.k, **options)
-        return self
+    def _own_name(self, name):
+        return "qs" if name == "q" else name
 
-    @property
-    def _default_callbacks(self):
-        callbacks = [
-            ("epoch_timer", EpochTimer()),
-            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            ("valid_loss", PassthroughScoring(name="valid_loss")),
-            ("divergence_guard", DivergenceGuard()),
-        ]
+    def _make_criterion(self, options):
+        members = [(s["loss"], s.get("q", 1.0)) for s in self._settings() for _ in range(self.ensemble_size)]
+        return MemberLoss(members, k=self.k, **options)
+
+    def _own_callbacks(self):
+        callbacks = []
         if isinstance(self.early_stopping, (bool, np.bool_)) and isinstance(self.n_iter_no_change, Integral):
             behind = None if self.ensemble else self.n_iter_no_change_behind
             size = self.ensemble_size if isinstance(self.ensemble_size, Integral) else 1
@@ -435,9 +370,6 @@ class GCEClassifierCV(GCEClassifier):
         losses = self.losses if isinstance(self.losses, (list, tuple, np.ndarray)) else [self.losses]
         if any(isinstance(name, str) and name == "truncated" for name in losses):
             callbacks.append(("truncation_pruning", TruncationPruning()))
-        if isinstance(self.verbose, Integral) and self.verbose >= 2:
-            callbacks.append(("progress_bar", ProgressBar()))
-        callbacks.append(("print_log", PrintLog()))
         return callbacks
 
     def _mean_penalty(self, penalty, weight):
@@ -461,7 +393,7 @@ class GCEClassifierCV(GCEClassifier):
         check_is_fitted(self)
         return self._predict_proba(X, softmax)
 
-    def _get_predict_nonlinearity(self):
+    def _probabilities(self):
         members = getattr(self, "predicting_members_", None)
         if members is None:  # while training: every member
             members = np.arange(self.module_.n_members)

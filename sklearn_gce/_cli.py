@@ -31,14 +31,13 @@ from tqdm import tqdm
 from ._classifier import GCEClassifier
 from ._noise import LabelNoiseInjector
 from ._tabular import ColumnTypeError, TabularEncoder
-from .losses import LOSSES
+from .losses import LOSSES, loss_grid
 
 __all__ = ["main"]
 
 PROG = "sklearn-gce"
 MODEL_FORMAT = "sklearn-gce model"  # marker of the files that `fit` writes
 MODEL_FORMAT_VERSION = 2  # 2: the estimator encodes the table itself
-Q_LOSSES = ("gce", "truncated")  # the losses that use q
 DEMO_EPOCHS = 50
 
 
@@ -325,17 +324,9 @@ def _make_pipeline(epochs, seed, noise_rate, noise):
 
 
 def _candidates(losses, qs):
-    """The grid: q is crossed with the losses that use it only."""
-    losses = list(dict.fromkeys(losses))
-    qs = list(dict.fromkeys(qs))
-    grid = []
-    with_q = [loss for loss in losses if loss in Q_LOSSES]
-    if with_q:
-        grid.append({"clf__loss": with_q, "clf__q": qs})
-    for loss in losses:
-        if loss not in Q_LOSSES:
-            grid.append({"clf__loss": [loss]})
-    return grid
+    """The grid of the pipeline's classifier: q is crossed with the losses that use it only."""
+    grid = loss_grid(list(dict.fromkeys(losses)), list(dict.fromkeys(qs)))
+    return [{f"clf__{name}": values for name, values in entry.items()} for entry in grid]
 
 
 def _accuracy_with_progress(bar):

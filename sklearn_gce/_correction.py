@@ -14,7 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ForwardCorrectedLoss", "directed_flip_rate", "estimate_transition_matrix"]
+from .networks import log_mean_proba
+
+__all__ = ["ForwardCorrectedLoss", "NoiseCorrection", "directed_flip_rate", "estimate_transition_matrix"]
+
+# noise_correction='auto' corrects when the estimated noise has a direction
+# (directed_flip_rate above this; chosen on the tuning seeds of
+# benchmarks/accuracy.py), and estimates only with this many labels per class.
+_AUTO_FORWARD_ABOVE = 0.15
+_AUTO_MIN_PER_CLASS = 10
 
 
 def estimate_transition_matrix(labels, pred_probs):
@@ -190,6 +198,85 @@ class MeanWithUncorrected(nn.Module):
     def forward(self, X):
         if self.training:
             return self.corrected(X)
-        # float32 even under autocast: a mean of probabilities, in log space
-        log_p = torch.stack([F.log_softmax(m(X).float(), dim=-1) for m in (self.corrected, self.uncorrected)])
-        return torch.logsumexp(log_p, dim=0) - np.log(2.0)
+        return log_mean_proba(torch.stack([self.corrected(X), self.uncorrected(X)]), dim=0)
+
+
+class NoiseCorrection:
+    """What ``noise_correction`` asks of one ``fit``: estimate the noise, decide, and correct.
+
+    ``GCEClassifier.fit`` trains a first network as configured whenever
+    :meth:`estimates` says so, hands its probabilities of the training rows
+    to :meth:`estimate`, and trains again through the matrix where
+    :meth:`corrects`. Under ``'auto'`` the first network is kept and
+    :meth:`combine` makes the network that predicts with the mean of both.
+
+    Parameters
+    ----------
+    mode : {None, 'forward', 'auto'}
+        The estimator's ``noise_correction``.
+
+    Attributes
+    ----------
+    transition_matrix : ndarray of shape (n_classes, n_classes)
+        The estimate, once :meth:`estimate` has run.
+    rate : float
+        Its :func:`directed_flip_rate`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gce._correction import NoiseCorrection
+    >>> labels = np.repeat([0, 1, 2], 20)
+    >>> correction = NoiseCorrection("auto")
+    >>> correction.estimates(labels, n_classes=3)
+    True
+    >>> _ = correction.estimate(labels, np.eye(3)[labels] * 0.9 + 0.1 / 3)  # clean labels
+    >>> correction.corrects()
+    False
+    """
+
+    def __init__(self, mode):
+        self.mode = mode
+
+    def estimates(self, targets, n_classes):
+        """Whether the fit trains a first network to estimate the matrix (``'auto'``: >= 10 labels per class)."""
+        if self.mode is None:
+            return False
+        if self.mode == "forward":
+            return True
+        return bool(np.bincount(np.asarray(targets), minlength=n_classes).min() >= _AUTO_MIN_PER_CLASS)
+
+    def estimate(self, targets, proba):
+        """Estimate the transition matrix from the encoded labels and the first network's probabilities.
+
+        Every row, the held-out ones included: a network trained with a
+        robust loss and stopped early has not memorised the wrong labels.
+        """
+        self.transition_matrix = estimate_transition_matrix(targets, proba)
+        self.rate = directed_flip_rate(self.transition_matrix)
+        return self.transition_matrix
+
+    def corrects(self):
+        """Whether to train again through the matrix: always under ``'forward'``, where the noise has a direction under ``'auto'``."""
+        return self.mode == "forward" or self.rate > _AUTO_FORWARD_ABOVE
+
+    @property
+    def keeps_first(self):
+        """Whether the first network stays, to predict with the mean of both (``'auto'``)."""
+        return self.mode == "auto"
+
+    def announce(self):
+        """What ``verbose`` prints when ``'auto'`` trains again."""
+        return (f"noise_correction='auto': the estimated noise has a direction (directed flip "
+                f"rate {self.rate:.3f} > {_AUTO_FORWARD_ABOVE}); training again with forward "
+                "correction, to predict with the mean of both networks.")
+
+    @staticmethod
+    def loss(loss, transition_matrix):
+        """``loss`` computed on the noisy-label distribution ``p @ T``."""
+        return ForwardCorrectedLoss(loss, transition_matrix)
+
+    @staticmethod
+    def combine(corrected, uncorrected):
+        """The network ``'auto'`` predicts with where it corrected: the mean of both (in ``corrected``'s mode)."""
+        return MeanWithUncorrected(corrected, uncorrected).train(corrected.training)

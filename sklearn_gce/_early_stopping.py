@@ -2,7 +2,7 @@
 
 from skorch.callbacks import EarlyStopping
 
-from ._data import rows_of
+from ._rows import rows_of
 
 
 class HoldOutEarlyStopping(EarlyStopping):

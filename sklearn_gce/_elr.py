@@ -8,7 +8,7 @@ predictions, and adds ``lambda * log(1 - <p_i, t_i>)`` to the loss. Its
 gradient pulls ``p_i`` towards ``t_i``, so a wrong label that the network
 would later memorise is outweighed by what the network learnt early. The
 targets are per-sample state, addressed by the row indices that travel with
-each batch (see :mod:`sklearn_gce._data`).
+each batch (see :mod:`sklearn_gce._rows`).
 """
 
 import torch

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from ._data import rows_of
+from ._rows import rows_of
 
 
 def schedule_epoch(value, max_epochs):
@@ -26,7 +26,7 @@ def reoptimise_weights(net, dataset):
     Each row gets weight 1 if the network gives its label a probability above
     ``k``, else 0: the closed-form optimum of the truncated loss's weights for
     a fixed network (Zhang & Sabuncu, 2018). ``dataset`` is the training data
-    (a :class:`~sklearn_gce._data.RowDataset` or a ``Subset`` of one), whose
+    (a :class:`~sklearn_gce._rows.RowDataset` or a ``Subset`` of one), whose
     state holds the weights. Returns the number of rows pruned (a list, one
     count per member, when the state keeps a column of weights per member).
     """

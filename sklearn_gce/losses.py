@@ -89,6 +89,24 @@ class _WeightedLoss(nn.Module):
         raise NotImplementedError
 
 
+def lq(log_p_y, q):
+    """The Lq loss ``(1 - p_y**q) / q`` of each sample, from ``log p_y``.
+
+    Computed as ``-expm1(q * log p_y) / q``: accurate when ``p_y**q`` is
+    close to 1, finite for any logits. ``q`` is a float, or a tensor that
+    broadcasts against ``log_p_y`` (one ``q`` per member of a stacked
+    network). Every Lq loss of the package goes through here.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_gce.losses import lq
+    >>> lq(torch.log(torch.tensor([0.25, 0.64])), 0.5)  # (1 - sqrt(p)) / 0.5
+    tensor([1.0000, 0.4000])
+    """
+    return -torch.expm1(q * log_p_y) / q
+
+
 def _check_q(q):
     if not 0 < q <= 1:
         raise ValueError(f"q must be in (0, 1], got {q!r}.")
@@ -131,8 +149,7 @@ class GCELoss(_WeightedLoss):
 
     def per_sample(self, input, target):
         _, log_p_y = _target_log_prob(input, target)
-        # -expm1(q log p) == 1 - p**q, accurate when p**q is close to 1.
-        return -torch.expm1(self.q * log_p_y) / self.q
+        return lq(log_p_y, self.q)
 
 
 class TruncatedGCELoss(_WeightedLoss):
@@ -180,7 +197,7 @@ class TruncatedGCELoss(_WeightedLoss):
     def per_sample(self, input, target):
         _, log_p_y = _target_log_prob(input, target)
         lq_k = (1 - self.k**self.q) / self.q
-        return -torch.expm1(self.q * log_p_y) / self.q - lq_k
+        return lq(log_p_y, self.q) - lq_k
 
     @torch.no_grad()
     def optimal_weight(self, input, target):
@@ -570,6 +587,28 @@ class CEEpsMAELoss(_ActivePassive):
 
 
 #: Loss names accepted by :func:`make_loss` and ``GCEClassifier(loss=...)``.
+# The losses with an exponent q (the Lq losses); the others ignore q.
+Q_LOSSES = ("gce", "truncated")
+
+
+def loss_grid(losses, qs):
+    """A grid of losses and ``q`` values, for :class:`~sklearn.model_selection.ParameterGrid`.
+
+    ``q`` is crossed with the losses that use it only: one dict per loss, in
+    the order given, ``{"loss": [name], "q": qs}`` for ``'gce'`` and
+    ``'truncated'`` and ``{"loss": [name]}`` for the others. Iterating
+    ``ParameterGrid`` over it gives the settings loss by loss.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import ParameterGrid
+    >>> from sklearn_gce.losses import loss_grid
+    >>> list(ParameterGrid(loss_grid(["gce", "ce"], [0.5, 1.0])))
+    [{'loss': 'gce', 'q': 0.5}, {'loss': 'gce', 'q': 1.0}, {'loss': 'ce'}]
+    """
+    return [{"loss": [name], "q": list(qs)} if name in Q_LOSSES else {"loss": [name]} for name in losses]
+
+
 LOSSES = {
     "gce": GCELoss,
     "truncated": TruncatedGCELoss,

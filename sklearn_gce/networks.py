@@ -1,5 +1,7 @@
 """The default network: a multilayer perceptron for tabular data."""
 
+import math
+from contextlib import contextmanager
 from numbers import Integral
 
 import numpy as np
@@ -19,6 +21,51 @@ _QUANTILE_MAX_ELEMENTS = 2**24
 def _evenly_spaced_rows(X):
     """At most ``_MAX_ROWS_FOR_BINS`` rows of ``X``, evenly spaced."""
     return X[:: -(-len(X) // _MAX_ROWS_FOR_BINS) or 1]
+
+
+@torch.no_grad()
+def fit_input_scaling(module, X):
+    """Set ``module``'s buffers ``input_mean`` and ``input_scale`` from ``X``; return the sample for bins.
+
+    The networks standardise their dense columns (all but the categorical
+    codes) inside the module. Returns the standardised numeric columns of at
+    most ``_MAX_ROWS_FOR_BINS`` evenly spaced rows, from which a
+    piecewise-linear embedding sets its bins (a zero-width sample when the
+    module has no numeric column).
+    """
+    X = torch.as_tensor(X, dtype=torch.float32, device=module.input_mean.device)
+    X = X.reshape(len(X), -1)[:, : len(module.input_mean)]
+    module.input_mean.copy_(X.mean(0))
+    scale = X.std(0, unbiased=False)
+    # Constant columns keep scale 1 instead of dividing by zero.
+    module.input_scale.copy_(torch.where(scale > 0, scale, torch.ones_like(scale)))
+    # standardise only the rows the bins are estimated on, not a copy of X
+    sample = (_evenly_spaced_rows(X) - module.input_mean) / module.input_scale
+    return sample[:, : module.n_numeric]
+
+
+def log_mean_proba(logits, dim, weights=None):
+    """The log of the (weighted) mean over ``dim`` of the softmax of ``logits``, in float32 and log space.
+
+    What a network that averages models returns in evaluation mode: its
+    softmax is the mean of the models' probabilities. ``weights`` (one per
+    entry of ``dim``, summing to 1) default to equal ones. Float32 even under
+    autocast.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_gce.networks import log_mean_proba
+    >>> logits = torch.randn(4, 2, 3)
+    >>> mean = torch.softmax(logits, -1).mean(1)
+    >>> bool(torch.allclose(log_mean_proba(logits, dim=1).exp(), mean, atol=1e-6))
+    True
+    """
+    log_p = torch.log_softmax(logits.float(), dim=-1)
+    if weights is None:
+        return torch.logsumexp(log_p, dim=dim) - math.log(logits.shape[dim])
+    log_weight = torch.log(weights).view(-1, *([1] * (logits.ndim - 1 - dim % logits.ndim)))
+    return torch.logsumexp(log_p + log_weight, dim=dim)
 
 
 class PiecewiseLinearEmbedding(nn.Module):
@@ -222,9 +269,9 @@ class MLP(nn.Module):
     own logits; in evaluation mode it returns the log of the mean of their
     probabilities, ``(batch, n_classes)``, so the softmax of the output is
     the average of the two models (weighted by the buffer ``model_weights``,
-    ``[0.5, 0.5]`` unless ``GCEClassifier`` kept one model alone). Setting
-    the attribute ``active`` to ``"mlp"`` or ``"additive"`` runs that model
-    alone, with ordinary ``(batch, n_classes)`` logits in both modes.
+    ``[0.5, 0.5]`` unless ``GCEClassifier`` kept one model alone).
+    :meth:`run_alone` runs one model alone, with ordinary
+    ``(batch, n_classes)`` logits in both modes.
 
     Parameters
     ----------
@@ -348,9 +395,24 @@ class MLP(nn.Module):
             # weighted (GCEClassifier may keep one model alone, see
             # ``network_choice_``).
             self.register_buffer("model_weights", torch.tensor([0.5, 0.5]))
-        # Which model runs: "both", or one of "mlp" / "additive" alone (for
-        # GCEClassifier's fit, which trains them one after the other).
-        self.active = "both"
+        # None: both models run; "mlp" or "additive": that one alone (see run_alone).
+        self._alone = None
+
+    @contextmanager
+    def run_alone(self, which):
+        """Run one model alone, ``'mlp'`` or ``'additive'``, inside the ``with`` block.
+
+        Its output is then ordinary ``(batch, n_classes)`` logits in both
+        modes: how ``GCEClassifier`` trains the two models one after the
+        other, and scores each on the hold-out.
+        """
+        if which not in ("mlp", "additive"):
+            raise ValueError(f"which must be 'mlp' or 'additive', got {which!r}.")
+        before, self._alone = self._alone, which
+        try:
+            yield self
+        finally:
+            self._alone = before
 
     @torch.no_grad()
     def set_input_scaling(self, X):
@@ -361,22 +423,15 @@ class MLP(nn.Module):
         (with ``partial_fit``: from the first batch). Categorical codes (the
         last columns) are left as they are.
         """
-        X = torch.as_tensor(X, dtype=torch.float32, device=self.input_mean.device)
-        X = X.reshape(len(X), -1)[:, : len(self.input_mean)]
-        self.input_mean.copy_(X.mean(0))
-        scale = X.std(0, unbiased=False)
-        # Constant columns keep scale 1 instead of dividing by zero.
-        self.input_scale.copy_(torch.where(scale > 0, scale, torch.ones_like(scale)))
+        sample = fit_input_scaling(self, X)
         if self.embedding is not None:
-            # standardise only the rows the bins are estimated on, not a copy of X
-            sample = _evenly_spaced_rows(X)
-            numeric = (sample - self.input_mean) / self.input_scale
-            self.embedding.set_bins(numeric[:, : self.n_numeric])
+            self.embedding.set_bins(sample)
         if getattr(self, "additive", None) is not None:
             self.additive.set_input_scaling(X)
 
     def forward(self, X):
-        if getattr(self, "additive", None) is not None and self.active == "additive":
+        alone = getattr(self, "_alone", None)
+        if getattr(self, "additive", None) is not None and alone == "additive":
             return self.additive(X)
         X = X.reshape(len(X), -1)
         n_dense = len(self.input_mean)
@@ -392,11 +447,9 @@ class MLP(nn.Module):
         if getattr(self, "categorical", None) is not None:
             parts.append(self.categorical(X[:, n_dense:]))
         logits = self.layers(torch.cat(parts, dim=1) if len(parts) > 1 else dense)
-        if getattr(self, "additive", None) is None or self.active == "mlp":
+        if getattr(self, "additive", None) is None or alone == "mlp":
             return logits
         both = torch.stack([logits, self.additive(X)], dim=1)
         if self.training:
             return both
-        # float32 even under autocast: the weighted mean of probabilities, in log space
-        log_weight = torch.log(self.model_weights).unsqueeze(-1)
-        return torch.logsumexp(torch.log_softmax(both.float(), dim=-1) + log_weight, dim=1)
+        return log_mean_proba(both, dim=1, weights=self.model_weights)

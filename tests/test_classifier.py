@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from skorch.dataset import ValidSplit
 
 from sklearn_gce import MLP, GCEClassifier
-from sklearn_gce._data import RowBatch, TensorBatches
+from sklearn_gce._rows import RowBatch, TensorBatches
 from sklearn_gce._pruning import schedule_epoch
 
 FAST = dict(max_epochs=15, random_state=0)

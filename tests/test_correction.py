@@ -133,7 +133,7 @@ def test_auto_correction_finds_directed_noise_where_the_classes_are_learnable(pa
 def test_auto_correction_predicts_the_mean_of_the_forward_and_the_uncorrected_network(pairflip_digits, monkeypatch):
     import pickle
 
-    import sklearn_gce._classifier as module
+    import sklearn_gce._correction as module
     from sklearn_gce._correction import MeanWithUncorrected
 
     monkeypatch.setattr(module, "_AUTO_FORWARD_ABOVE", 0.0)  # the decision is tested elsewhere
@@ -188,7 +188,7 @@ def test_auto_correction_without_enough_labels_per_class_or_an_earlier_fit(digit
 
 
 def test_warm_start_keeps_the_decision_and_switching_to_forward_corrects(pairflip_digits, monkeypatch):
-    import sklearn_gce._classifier as module
+    import sklearn_gce._correction as module
 
     X, y_noisy, _, _, _ = pairflip_digits
     clf = GCEClassifier(noise_correction="auto", max_epochs=3, random_state=0, warm_start=True)

@@ -25,7 +25,7 @@ from sklearn_gce import (
     TruncatedGCELoss,
     make_loss,
 )
-from sklearn_gce._members import member_slices
+from sklearn_gce._stacked import member_slices
 
 
 # ------------------------------------------------------------------ network
@@ -378,7 +378,7 @@ def test_a_member_trains_exactly_as_a_fit_of_its_own(digits, loss):
     ({"qs": (0.5, 0.5)}, "must not repeat"),
     ({"losses": ("gce", "nope")}, "losses must be"),
     ({"losses": ()}, "losses must be"),
-    ({"criterion__q": 0.3}, "qs, k"),
+    ({"criterion__q": 0.3}, r"own parameter\(s\) \(qs=...\), not criterion__q"),
     ({"ensemble": 0}, "'ensemble' parameter"),
     ({"n_iter_no_change_behind": 0}, "'n_iter_no_change_behind' parameter"),
 ])

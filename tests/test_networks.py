@@ -268,7 +268,7 @@ def test_bad_additive_member_option_is_refused():
 
 # ------------------------------------- the two models, one after the other
 def test_the_mean_is_kept_unless_one_model_is_clearly_better():
-    from sklearn_gce._side_by_side import clear_winner
+    from sklearn_gce._additive_model import clear_winner
 
     def rows(n_right, n=100):
         return np.arange(n) < n_right
@@ -304,17 +304,14 @@ def test_fit_trains_the_mlp_then_the_additive_model_and_predicts_with_the_choice
     with torch.no_grad():
         net.eval()
         p_add = net.additive(Xv).softmax(-1)
-        net.active = "mlp"
-        p_mlp = net(Xv).softmax(-1)
-        net.active = "both"
+        with net.run_alone("mlp"):
+            p_mlp = net(Xv).softmax(-1)
     for name, p in {"mlp": p_mlp, "additive": p_add, "mean": (p_mlp + p_add) / 2}.items():
         assert clf.network_scores_[name] == pytest.approx(float((p.argmax(1).numpy() == y[:800][rows]).mean()))
     assert clf.network_choice_ in ("mean", "mlp", "additive")
     # predictions follow the choice
     for choice, expected in {"mlp": p_mlp, "additive": p_add, "mean": (p_mlp + p_add) / 2}.items():
-        from sklearn_gce._side_by_side import set_network
-
-        set_network(clf, choice)
+        clf._predict_with(choice)
         np.testing.assert_allclose(clf.predict_proba(X[:800][rows]), expected.numpy(), atol=1e-5)
 
 

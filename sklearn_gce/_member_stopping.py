@@ -4,8 +4,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from ._data import rows_of
-from ._members import member_slices
+from ._rows import rows_of
+from ._stacked import member_slices
 
 # skorch's EarlyStopping default: an improvement must beat the best by 0.01%.
 _THRESHOLD = 1e-4

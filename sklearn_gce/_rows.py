@@ -112,26 +112,30 @@ class SampleState:
         The caller's per-sample weights.
     device : torch.device or None
         Where the state lives (the training device).
+    n_members : int or None, default=None
+        The members of a stacked network (``GCEClassifierCV``): each has a
+        column of keep-weights of its own. ``None``: one network, one column.
 
     Attributes
     ----------
     keep : tensor of float32, shape (n_samples,) or (n_samples, n_members)
         The truncated loss's weights (1 = trained on, 0 = pruned), re-optimised
         by :class:`~sklearn_gce._pruning.TruncationPruning`. Rows never seen by
-        the pruning step (the early-stopping hold-out) keep weight 1. A
-        network of several members (``GCEClassifierCV``) has a column each.
+        the pruning step (the early-stopping hold-out) keep weight 1.
     pruned_rows : ndarray of int64 or None
         The rows that the last re-optimisation scored (the training rows), or
         ``None`` before the first one.
     """
 
-    def __init__(self, targets, sample_weight, device):
+    def __init__(self, targets, sample_weight, device, n_members=None):
         self.targets = torch.as_tensor(targets, dtype=torch.long, device=device)
         self.sample_weight = torch.as_tensor(sample_weight, dtype=torch.float32, device=device)
         # Unit weights until the truncated loss prunes: the loss then takes a
         # plain mean, with no weights to gather and multiply in every batch.
         self.unit_weight = bool(torch.as_tensor(sample_weight).eq(1).all())
-        self.keep = torch.ones_like(self.sample_weight)
+        self.n_members = n_members
+        shape = self.sample_weight.shape if n_members is None else (len(self.sample_weight), n_members)
+        self.keep = torch.ones(shape, dtype=torch.float32, device=self.sample_weight.device)
         self.pruned_rows = None
         self._elr_targets = None
 
@@ -190,17 +194,27 @@ class RowDataset(Dataset):
         The training device, where the state (and, for arrays, ``X``) goes.
     hold_out : callable or None, default=None
         The split that holds out rows for early stopping, if this fit does.
+    n_members : int or None, default=None
+        See :class:`SampleState`.
+
+    Attributes
+    ----------
+    batch_scale : int
+        Training batches are ``batch_scale`` times the estimator's
+        ``batch_size`` (the default network's additive model takes larger
+        steps, see :mod:`sklearn_gce._additive_model`); 1 otherwise.
     """
 
-    def __init__(self, X, y, targets, sample_weight, device, hold_out=None):
+    def __init__(self, X, y, targets, sample_weight, device, hold_out=None, n_members=None):
         self.X = X
         self.y = y
         self.X_indexing = None
         self.y_indexing = None
         self._len = len(targets)
-        self.state = SampleState(targets, sample_weight, device)
+        self.state = SampleState(targets, sample_weight, device, n_members)
         self.device = device
         self.hold_out = hold_out
+        self.batch_scale = 1
         self._device_X = None
         if not isinstance(X, np.ndarray):
             self.X = LazyRows(X)
@@ -208,7 +222,7 @@ class RowDataset(Dataset):
     def reset_state(self):
         """Fresh per-sample state (unit keep-weights, no ELR targets), for a fit from scratch."""
         old = self.state
-        self.state = SampleState(old.targets, old.sample_weight, self.device)
+        self.state = SampleState(old.targets, old.sample_weight, self.device, old.n_members)
 
     def __getstate__(self):
         # What DataLoader workers need to read items; the state stays on the device here.
@@ -429,13 +443,12 @@ def make_iterator(net, dataset, training):
     prefix = "iterator_train" if training else "iterator_valid"
     params = net.get_params_for(prefix)
     params.setdefault("batch_size", net.batch_size)
-    if params["batch_size"] == -1:
-        params["batch_size"] = len(dataset)
-    elif training:
-        # the additive member's larger steps (see _side_by_side)
-        params["batch_size"] *= getattr(net, "_batch_size_scale", 1)
     iterator = getattr(net, prefix)
     base, rows = rows_of(dataset)
+    if params["batch_size"] == -1:
+        params["batch_size"] = len(dataset)
+    elif training and base is not None:
+        params["batch_size"] *= base.batch_scale  # the additive model's larger steps
     default_path = batches_on_device(net, training)
     shuffle = params.get("shuffle", False)
     if base is not None and base.in_memory and default_path:

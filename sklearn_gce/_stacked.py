@@ -12,22 +12,21 @@ optimiser (Adam, SGD) a member trains as it would alone on the same batches.
 import math
 from numbers import Integral
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .losses import _check_q, _target_log_prob, make_loss
+from .losses import _check_q, _target_log_prob, lq, make_loss
 from .networks import (
     _ACTIVATIONS,
-    _EMBEDDINGS,
     MLP,
     PiecewiseLinearEmbedding,
-    _evenly_spaced_rows,
     check_mlp_options,
+    fit_input_scaling,
     piecewise_linear_ramps,
 )
 
-__all__ = ["MemberMLP", "MemberLoss"]
+__all__ = ["MemberAverage", "MemberMLP", "MemberLoss"]
 
 
 def _uniform(shape, bound):
@@ -244,15 +243,10 @@ class MemberMLP(_Stacked):
         """Standardise inputs with the mean and spread of ``X``; set the embedding's bins (as ``MLP``)."""
         if self.shared_blocks:
             return self.trunk.set_input_scaling(X)
-        X = torch.as_tensor(X, dtype=torch.float32, device=self.input_mean.device)
-        X = X.reshape(len(X), -1)[:, : len(self.input_mean)]
-        self.input_mean.copy_(X.mean(0))
-        scale = X.std(0, unbiased=False)
-        self.input_scale.copy_(torch.where(scale > 0, scale, torch.ones_like(scale)))
+        sample = fit_input_scaling(self, X)
         if self.n_bins:
-            sample = (_evenly_spaced_rows(X) - self.input_mean) / self.input_scale
             bins = PiecewiseLinearEmbedding(self.n_numeric, self.n_bins, 1).to(self.edges.device)
-            bins.set_bins(sample[:, : self.n_numeric])
+            bins.set_bins(sample)
             self.edges.copy_(bins.edges)
 
     def forward(self, X):
@@ -294,6 +288,30 @@ class MemberMLP(_Stacked):
         out = h.new_zeros(h.shape[1], self.n_members, h.shape[2])
         out[:, self.active] = h.transpose(0, 1)
         return out
+
+
+class MemberAverage:
+    """Class probabilities from stacked logits: the mean of the chosen members' softmax.
+
+    A module-level class, so that a fitted estimator pickles.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_gce._stacked import MemberAverage
+    >>> logits = torch.zeros(2, 3, 4)             # 2 rows, 3 members, 4 classes
+    >>> MemberAverage([0, 2])(logits).shape
+    torch.Size([2, 4])
+    """
+
+    def __init__(self, members):
+        self.members = np.asarray(members, dtype=np.int64)
+
+    def __call__(self, logits):
+        proba = torch.softmax(logits, dim=-1)
+        if len(self.members) == proba.shape[1]:
+            return proba.mean(1)
+        return proba[:, torch.as_tensor(self.members, device=proba.device)].mean(1)
 
 
 def member_slices(module):
@@ -379,8 +397,7 @@ class MemberLoss(nn.Module):
             logits = input[:, index]
             if loss is None:
                 _, log_p_y = _target_log_prob(logits, target.unsqueeze(1).expand(B, len(members)))
-                q, lq_k = self.q[index], self.lq_k[index]
-                values = -torch.expm1(q * log_p_y) / q - lq_k
+                values = lq(log_p_y, self.q[index]) - self.lq_k[index]
             else:
                 flat = logits.reshape(B * len(members), C)
                 values = loss(flat, target.repeat_interleave(len(members))).view(B, len(members))
