@@ -142,6 +142,23 @@ def _reads_batch_losses(callback):
     return type(callback) is not EpochScoring
 
 
+def with_core_parameters(cls):
+    """Show the core's parameters in the signature of ``cls.__init__``, after the estimator's own.
+
+    A sibling's ``__init__`` takes its own parameters and passes the rest to
+    :class:`BaseGCEClassifier` through ``**kwargs`` (skorch's
+    ``NeuralNetClassifier`` does the same over ``NeuralNet``), so their
+    defaults are written once; this gives ``help()``, editors and
+    scikit-learn's checks the whole list.
+    """
+    own = inspect.signature(cls.__init__).parameters
+    core = inspect.signature(BaseGCEClassifier.__init__).parameters
+    shared = [p for name, p in core.items() if p.kind == p.KEYWORD_ONLY and name not in own]
+    mine = [p for p in own.values() if p.kind != p.VAR_KEYWORD]
+    cls.__init__.__signature__ = inspect.Signature([*mine, *shared, own["kwargs"]])
+    return cls
+
+
 class BaseGCEClassifier(ClassifierMixin, NeuralNet):
     """The training core of the package's estimators; not used directly.
 
@@ -175,9 +192,30 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
     # ``encoder__*`` parameters set the TabularEncoder fitted on DataFrames.
     prefixes_ = [*NeuralNet.prefixes_, "encoder"]
 
-    def __init__(self, module, *, k, prune_start, prune_every, max_epochs, early_stopping,
-                 validation_fraction, n_iter_no_change, elr_lambda, elr_beta, lr, batch_size,
-                 optimizer, device, random_state, verbose, callbacks, train_split, criterion, **kwargs):
+    def __init__(
+        self,
+        module=None,
+        *,
+        k=0.5,
+        prune_start=10,
+        prune_every=10,
+        max_epochs=100,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=20,
+        elr_lambda=0.0,
+        elr_beta=0.7,
+        lr=1e-3,
+        batch_size=128,
+        optimizer=torch.optim.Adam,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        train_split=None,
+        criterion=None,
+        **kwargs,
+    ):
         # skorch's settings, with this package's defaults: softmax predictions, shuffled batches.
         kwargs.setdefault("predict_nonlinearity", softmax)
         kwargs.setdefault("iterator_train__shuffle", True)

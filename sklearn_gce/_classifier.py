@@ -4,7 +4,6 @@ import copy
 from numbers import Real
 
 import numpy as np
-import torch
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -12,7 +11,7 @@ from skorch.callbacks import EpochScoring
 from skorch.history import History
 
 from ._additive_model import has_additive_model, held_out_choice, larger_steps, predict_with
-from ._base import BaseGCEClassifier, softmax  # noqa: F401 (softmax: the nonlinearity of 0.2 pickles)
+from ._base import BaseGCEClassifier, softmax, with_core_parameters  # noqa: F401 (softmax: the nonlinearity of 0.2 pickles)
 from ._correction import ForwardCorrectedLoss, MeanWithUncorrected, NoiseCorrection
 from ._early_stopping import HoldOutEarlyStopping
 from ._pruning import TruncationPruning
@@ -23,6 +22,7 @@ from .networks import MLP
 __all__ = ["GCEClassifier"]
 
 
+@with_core_parameters
 class GCEClassifier(BaseGCEClassifier):
     """Neural network classifier trained with Generalized Cross Entropy.
 
@@ -272,40 +272,8 @@ class GCEClassifier(BaseGCEClassifier):
         "noise_correction": [StrOptions({"forward", "auto"}), None],
     }
 
-    def __init__(
-        self,
-        module=None,
-        *,
-        loss="gce",
-        q=0.8,
-        k=0.5,
-        prune_start=10,
-        prune_every=10,
-        max_epochs=100,
-        early_stopping=True,
-        validation_fraction=0.1,
-        n_iter_no_change=20,
-        elr_lambda=0.0,
-        elr_beta=0.7,
-        noise_correction="auto",
-        lr=1e-3,
-        batch_size=128,
-        optimizer=torch.optim.Adam,
-        device="auto",
-        random_state=None,
-        verbose=0,
-        callbacks=None,
-        train_split=None,
-        criterion=None,
-        **kwargs,
-    ):
-        super().__init__(
-            module, k=k, prune_start=prune_start, prune_every=prune_every, max_epochs=max_epochs,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change, elr_lambda=elr_lambda, elr_beta=elr_beta, lr=lr,
-            batch_size=batch_size, optimizer=optimizer, device=device, random_state=random_state,
-            verbose=verbose, callbacks=callbacks, train_split=train_split, criterion=criterion, **kwargs,
-        )
+    def __init__(self, module=None, *, loss="gce", q=0.8, noise_correction="auto", **kwargs):
+        super().__init__(module, **kwargs)
         self.loss = loss
         self.q = q
         self.noise_correction = noise_correction

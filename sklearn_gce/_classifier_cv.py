@@ -4,7 +4,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from scipy.stats import rankdata
 from sklearn.base import _fit_context
 from sklearn.model_selection import ParameterGrid
@@ -12,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseGCEClassifier, softmax
+from ._base import BaseGCEClassifier, softmax, with_core_parameters
 from ._member_stopping import MemberEarlyStopping, holdout_member_probabilities
 from ._pruning import TruncationPruning
 from ._stacked import MemberAverage, MemberLoss, MemberMLP, member_slices
@@ -20,6 +19,7 @@ from .losses import LOSSES, Q_LOSSES, loss_grid
 
 __all__ = ["GCEClassifierCV"]
 
+@with_core_parameters
 class GCEClassifierCV(BaseGCEClassifier):
     """A grid of ``q`` values and losses, trained at once, the best chosen on the hold-out.
 
@@ -171,42 +171,9 @@ class GCEClassifierCV(BaseGCEClassifier):
     }
     _loss_parameter = "losses"
 
-    def __init__(
-        self,
-        module=None,
-        *,
-        qs=(0.3, 0.5, 0.7, 0.9, 1.0),
-        losses=("gce", "truncated"),
-        ensemble_size=1,
-        ensemble=False,
-        k=0.5,
-        prune_start=10,
-        prune_every=10,
-        max_epochs=100,
-        early_stopping=True,
-        validation_fraction=0.1,
-        n_iter_no_change=20,
-        n_iter_no_change_behind=3,
-        elr_lambda=0.0,
-        elr_beta=0.7,
-        lr=1e-3,
-        batch_size=128,
-        optimizer=torch.optim.Adam,
-        device="auto",
-        random_state=None,
-        verbose=0,
-        callbacks=None,
-        train_split=None,
-        criterion=None,
-        **kwargs,
-    ):
-        super().__init__(
-            module, k=k, prune_start=prune_start, prune_every=prune_every, max_epochs=max_epochs,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change, elr_lambda=elr_lambda, elr_beta=elr_beta, lr=lr,
-            batch_size=batch_size, optimizer=optimizer, device=device, random_state=random_state,
-            verbose=verbose, callbacks=callbacks, train_split=train_split, criterion=criterion, **kwargs,
-        )
+    def __init__(self, module=None, *, qs=(0.3, 0.5, 0.7, 0.9, 1.0), losses=("gce", "truncated"),
+                 ensemble_size=1, ensemble=False, n_iter_no_change_behind=3, **kwargs):
+        super().__init__(module, **kwargs)
         self.qs = qs
         self.losses = losses
         self.ensemble_size = ensemble_size

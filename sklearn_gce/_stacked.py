@@ -9,6 +9,7 @@ gradient is exactly the gradient of its own loss: with an element-wise
 optimiser (Adam, SGD) a member trains as it would alone on the same batches.
 """
 
+import inspect
 import math
 from numbers import Integral
 
@@ -150,22 +151,15 @@ class MemberMLP(_Stacked):
             if isinstance(module, _Stacked):
                 module.active = active
 
-    def __init__(
-        self,
-        n_features,
-        n_classes,
-        n_members=1,
-        hidden_sizes=(256, 256),
-        dropout=0.3,
-        activation="relu",
-        batch_norm=True,
-        numeric_embedding="piecewise_linear",
-        n_bins=16,
-        d_embedding=8,
-        n_numeric=None,
-        categorical_cardinalities=(),
-        shared_blocks=0,
-    ):
+    def __init__(self, n_features, n_classes, n_members=1, *, shared_blocks=0, **options):
+        unknown = sorted(set(options) - set(_MLP_OPTIONS))
+        if unknown:
+            raise TypeError(f"MemberMLP got unexpected argument(s) {', '.join(unknown)}.")
+        options = {**_MLP_OPTIONS, **options}
+        hidden_sizes, dropout, activation, batch_norm = (
+            options[name] for name in ("hidden_sizes", "dropout", "activation", "batch_norm"))
+        numeric_embedding, n_bins, d_embedding = options["numeric_embedding"], options["n_bins"], options["d_embedding"]
+        n_numeric, categorical_cardinalities = options["n_numeric"], options["categorical_cardinalities"]
         super().__init__()
         if not (isinstance(n_members, Integral) and n_members >= 1):
             raise ValueError(f"n_members must be an int >= 1, got {n_members!r}.")
@@ -312,6 +306,18 @@ class MemberAverage:
         if len(self.members) == proba.shape[1]:
             return proba.mean(1)
         return proba[:, torch.as_tensor(self.members, device=proba.device)].mean(1)
+
+
+# Every member is an MLP: the options and their defaults are MLP's (written
+# once, in its signature), but for the additive model, which members have not.
+_MLP_OPTIONS = {name: p.default for name, p in inspect.signature(MLP).parameters.items()
+                if name not in ("n_features", "n_classes", "additive_member")}
+MemberMLP.__init__.__signature__ = inspect.Signature([
+    *list(inspect.signature(MemberMLP.__init__).parameters.values())[:4],
+    *[inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+      for name, default in _MLP_OPTIONS.items()],
+    inspect.Parameter("shared_blocks", inspect.Parameter.KEYWORD_ONLY, default=0),
+])
 
 
 def member_slices(module):
