@@ -199,14 +199,33 @@ def main(argv=None):
 
 # ----------------------------------------------------------------- demo
 class _EpochMonitor(Callback):
-    """Record clean-test accuracy after each epoch and advance a progress bar."""
+    """Record clean-test accuracy after each epoch and advance a progress bar.
+
+    The bar starts with ``max_epochs`` for the fit's first training run. A fit
+    may run skorch's loop more than once (the default network trains the MLP,
+    then the additive model; noise correction trains again): each later run
+    adds its ``max_epochs`` to the total, and every run that stops early takes
+    back the epochs it did not use, so the bar ends full and never overruns.
+    """
 
     def __init__(self, X_test, y_test, bar):
         self.X_test = X_test
         self.y_test = y_test
         self.bar = bar
+        self.runs = 0
+
+    def on_train_begin(self, net, **kwargs):
+        if self.runs:
+            self.bar.total += net.max_epochs
+        self.runs += 1
+        self.epochs = 0
+
+    def on_train_end(self, net, **kwargs):
+        self.bar.total -= net.max_epochs - self.epochs
+        self.bar.refresh()
 
     def on_epoch_end(self, net, **kwargs):
+        self.epochs += 1
         accuracy = float(np.mean(net.predict(self.X_test) == self.y_test))
         net.history.record("test_accuracy", accuracy)
         self.bar.set_postfix(test_acc=f"{accuracy:.3f}", refresh=False)

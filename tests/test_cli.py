@@ -310,3 +310,30 @@ def test_usage_error_and_help(capsys):
 def test_debug_shows_the_exception(tmp_path):
     with pytest.raises(CLIError, match="file not found"):
         main(["--debug", *_fit_args(tmp_path / "nope.csv", tmp_path)])
+
+
+def test_the_demo_progress_counts_every_training_run_and_ends_full(digits):
+    from sklearn_gce import GCEClassifier
+    from sklearn_gce._cli import _EpochMonitor
+
+    class Bar:
+        def __init__(self, total):
+            self.total, self.n, self.most = total, 0, 0
+
+        def update(self, n):
+            self.n += n
+            assert self.n <= self.total, f"the bar overran: {self.n}/{self.total}"
+
+        def set_postfix(self, **kwargs):
+            pass
+
+        def refresh(self):
+            pass
+
+    X, y = digits
+    bar = Bar(total=6)
+    # the default network trains the MLP, then the additive model: two runs of skorch's loop
+    clf = GCEClassifier(max_epochs=6, noise_correction=None, random_state=0,
+                        callbacks=[("test_accuracy", _EpochMonitor(X[:100], y[:100], bar))]).fit(X[:600], y[:600])
+    assert hasattr(clf, "additive_history_")
+    assert bar.n == bar.total == len(clf.history) + len(clf.additive_history_)
