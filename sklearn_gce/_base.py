@@ -371,11 +371,11 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         """Whether ``fit`` holds out rows of its own (for early stopping)."""
         return bool(self.early_stopping)
 
-    def _training_data(self, X, y, targets, sample_weight, hold_out, n_members=None):
+    def _training_data(self, X, y, targets, sample_weight, hold_out, n_members=None, folds=None):
         """The :class:`RowDataset` of one training call, its state on the training device."""
         weight = check_sample_weight(sample_weight, len(targets))
         return RowDataset(X, np.asarray(y), targets, weight, self._training_device(), hold_out,
-                          n_members=n_members)
+                          n_members=n_members, folds=folds)
 
     def _training_device(self):
         """Where the per-sample state (and the fast path's data) live; None leaves tensors in place."""

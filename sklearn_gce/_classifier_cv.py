@@ -4,11 +4,12 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 from scipy.stats import rankdata
 from sklearn.base import _fit_context
-from sklearn.model_selection import ParameterGrid
+from sklearn.model_selection import ParameterGrid, StratifiedKFold, check_cv
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseGCEClassifier, softmax, with_core_parameters
@@ -18,6 +19,13 @@ from ._stacked import MemberAverage, MemberLoss, MemberMLP, member_slices
 from .losses import LOSSES, Q_LOSSES, loss_grid
 
 __all__ = ["GCEClassifierCV"]
+
+class _EveryRow:
+    """The validation split of cross-fitting: every row, each member scoring the rows of its own fold."""
+
+    def __call__(self, dataset, y=None, **fit_params):
+        return dataset, dataset
+
 
 @with_core_parameters
 class GCEClassifierCV(BaseGCEClassifier):
@@ -96,12 +104,34 @@ class GCEClassifierCV(BaseGCEClassifier):
         runs to its own early stopping. Not used with ``ensemble`` (the
         ensemble needs its members trained), with ``early_stopping=False``
         or when the members share weights.
+    cv : int, cross-validation splitter or None, default=None
+        ``None``: the members train on the same rows and are chosen on
+        ``validation_fraction`` of them, held out. An int ``k`` (or a
+        splitter such as ``StratifiedKFold``, which gets ``y`` and the row
+        count only): **cross-fitting** in one pass. Every setting gets ``k``
+        members (times ``ensemble_size``), member ``f`` trained on the rows
+        outside fold ``f`` and stopping early on the rows inside it, all on
+        the same batches. Every training row then has an out-of-fold
+        probability vector (``oof_proba_``), from members that never trained
+        on it; settings are chosen on the out-of-fold accuracy of all rows;
+        predictions are the mean of the chosen setting's ``k`` members
+        (bagging: every row trains someone, nothing is held out for good);
+        and the per-row results ``label_quality_``, ``label_issues_`` (by
+        confident learning, for any loss) and ``label_report_`` are set.
+        ``GCEClassifierCV(cv=5, qs=(0.8,), losses=("gce",))`` is one
+        setting cross-fitted.
+    label_quality : {'self_confidence', 'normalized_margin', 'confidence_weighted_entropy'}, default='self_confidence'
+        With ``cv``: the score of ``label_quality_``, computed by cleanlab's
+        ``get_label_quality_scores`` from the out-of-fold probabilities (low:
+        the label is likely wrong). ``'self_confidence'`` is the out-of-fold
+        probability of the given label; ``'normalized_margin'`` that minus
+        the largest other class's, rescaled to ``[0, 1]``.
     k, prune_start, prune_every, max_epochs, early_stopping, validation_fraction, n_iter_no_change, elr_lambda, elr_beta, lr, batch_size, optimizer, device, random_state, verbose, callbacks, train_split, criterion, **kwargs
         As for :class:`~sklearn_gce.GCEClassifier`, for every member.
-        ``fit`` always holds out ``validation_fraction`` of the rows (the
-        choice needs them), or validates on ``train_split``'s rows when set;
-        ``early_stopping=False`` trains every member for ``max_epochs`` and
-        chooses on their last epoch.
+        Without ``cv``, ``fit`` always holds out ``validation_fraction`` of
+        the rows (the choice needs them), or validates on ``train_split``'s
+        rows when set; ``early_stopping=False`` trains every member for
+        ``max_epochs`` and chooses on their last epoch.
 
     Attributes
     ----------
@@ -136,8 +166,27 @@ class GCEClassifierCV(BaseGCEClassifier):
         Each truncated member's suspected label errors (see
         ``GCEClassifier.label_issues_``); all ``False`` for other members.
     label_issues_ : ndarray of bool, shape (n_samples,)
-        The rows flagged by most members of the chosen setting (of the
-        ensemble's truncated members with ``ensemble``).
+        The suspected label errors among the training rows. With ``cv``:
+        found by confident learning (cleanlab's ``find_label_issues``) on
+        ``oof_proba_``, for any loss, every row included. Without: the rows
+        flagged by most truncated members of the chosen setting (of the
+        ensemble's with ``ensemble``), as ``GCEClassifier(loss='truncated')``
+        flags them; none for other losses.
+    oof_proba_ : ndarray of shape (n_samples, n_classes)
+        With ``cv``: each training row's probabilities from the chosen
+        setting's members that never trained on it (those of its fold;
+        the ensemble's settings' with ``ensemble``). Columns follow ``classes_``.
+    label_quality_ : ndarray of shape (n_samples,)
+        With ``cv``: a score in ``[0, 1]`` per training row, low where the
+        label is likely wrong (see ``label_quality``).
+    label_report_ : pandas.DataFrame
+        With ``cv``: one row per training row, most doubtful first:
+        ``row`` (position in the training data), ``given_label``,
+        ``suggested_label`` (the out-of-fold prediction),
+        ``label_quality`` and ``flagged`` (``label_issues_``).
+    fold_ : ndarray of int, shape (n_samples,)
+        With ``cv``: the fold of each training row (whose members never
+        trained on it).
     classes_, n_features_in_, feature_names_in_, encoder_, module_, criterion_, optimizer_, history_
         As for ``GCEClassifier``. The history's ``valid_acc`` is the best
         member's accuracy on the noisy hold-out at each epoch.
@@ -159,6 +208,14 @@ class GCEClassifierCV(BaseGCEClassifier):
     ['loss', 'q']
     >>> clf.cv_results_["holdout_score"].shape
     (2,)
+
+    Cross-fitted, with a label-quality score for every training row:
+
+    >>> clf = GCEClassifierCV(cv=3, qs=(0.8,), losses=("gce",), max_epochs=20, random_state=0).fit(X, y)
+    >>> clf.oof_proba_.shape, clf.label_quality_.shape
+    ((150, 3), (150,))
+    >>> list(clf.label_report_.columns)
+    ['row', 'given_label', 'suggested_label', 'label_quality', 'flagged']
     """
 
     _parameter_constraints = {
@@ -168,12 +225,17 @@ class GCEClassifierCV(BaseGCEClassifier):
         "ensemble_size": [Interval(Integral, 1, None, closed="left")],
         "ensemble": ["boolean", Interval(Integral, 1, None, closed="left")],
         "n_iter_no_change_behind": [Interval(Integral, 1, None, closed="left"), None],
+        "cv": [None, Interval(Integral, 2, None, closed="left"), "cv_object"],
+        "label_quality": [StrOptions({"self_confidence", "normalized_margin", "confidence_weighted_entropy"})],
     }
     _loss_parameter = "losses"
 
     def __init__(self, module=None, *, qs=(0.3, 0.5, 0.7, 0.9, 1.0), losses=("gce", "truncated"),
-                 ensemble_size=1, ensemble=False, n_iter_no_change_behind=3, **kwargs):
+                 ensemble_size=1, ensemble=False, n_iter_no_change_behind=3, cv=None,
+                 label_quality="self_confidence", **kwargs):
         super().__init__(module, **kwargs)
+        self.cv = cv
+        self.label_quality = label_quality
         self.qs = qs
         self.losses = losses
         self.ensemble_size = ensemble_size
@@ -200,7 +262,28 @@ class GCEClassifierCV(BaseGCEClassifier):
 
     @property
     def _n_members(self):
-        return len(self._settings()) * self.ensemble_size
+        return len(self._settings()) * self.ensemble_size * self._n_folds()
+
+    def _n_folds(self):
+        """Members per setting and copy: one per fold with ``cv``, else one."""
+        if self.cv is None:
+            return 1
+        return int(self.cv) if isinstance(self.cv, Integral) else check_cv(self.cv).get_n_splits()
+
+    def _folds(self, targets, seed):
+        """The test fold of every row (``cv``): stratified and shuffled for an int."""
+        if isinstance(self.cv, Integral):
+            splitter = StratifiedKFold(int(self.cv), shuffle=True, random_state=seed)
+        else:
+            splitter = check_cv(self.cv, targets, classifier=True)
+        fold = np.full(len(targets), -1)
+        for f, (_, test) in enumerate(splitter.split(np.zeros((len(targets), 1)), targets)):
+            if (fold[test] >= 0).any():
+                raise ValueError("cv must put every row in exactly one test fold; a row is in two.")
+            fold[test] = f
+        if (fold < 0).any():
+            raise ValueError(f"cv must put every row in one test fold; {int((fold < 0).sum())} rows are in none.")
+        return fold
 
     # ----------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -222,7 +305,15 @@ class GCEClassifierCV(BaseGCEClassifier):
             X, y = self._validate_inputs(X, y, reset=not warm)
             targets = self._encode_labels(y, reset=not warm)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            hold_out = self._hold_out(targets, seed)
+            folds = None
+            if self.cv is not None:
+                if self.train_split:
+                    raise ValueError("Set cv or train_split, not both: each chooses the rows the members "
+                                     "are validated on.")
+                self.fold_ = self._folds(targets, seed)
+                hold_out = _EveryRow()
+            else:
+                hold_out = self._hold_out(targets, seed)
             if hold_out is None and not self.train_split:
                 warnings.warn(
                     f"GCEClassifierCV chooses on {self.validation_fraction:.0%} of the rows held "
@@ -235,7 +326,13 @@ class GCEClassifierCV(BaseGCEClassifier):
                     stacklevel=2,
                 )
             self.members_ = [dict(s) for s in settings for _ in range(self.ensemble_size)]
-            data = self._training_data(X, y, targets, sample_weight, hold_out, n_members=len(self.members_))
+            if self.cv is not None:
+                self.members_ = [dict(member, fold=f) for member in self.members_ for f in range(self._n_folds())]
+                folds = (self.fold_, np.array([member["fold"] for member in self.members_]))
+            else:
+                self.__dict__.pop("fold_", None)
+            data = self._training_data(X, y, targets, sample_weight, hold_out, n_members=len(self.members_),
+                                       folds=folds)
         self._train(data, seed, reinitialize=not warm)
         self._choose(settings, data, self._pruned_rows(data))
         return self
@@ -251,15 +348,25 @@ class GCEClassifierCV(BaseGCEClassifier):
         stopping = dict(self.callbacks_)["member_early_stopping"]
         # without a validation set (too few rows), on the training rows
         valid = stopping.dataset_valid_ if stopping.dataset_valid_ is not None else data
+        stopping.dataset_valid_ = None  # the training data stays out of the fitted model's pickle
         proba, targets, weight = holdout_member_probabilities(self, valid)
-        size = self.ensemble_size
-        by_setting = proba.reshape(len(proba), len(settings), size, -1).mean(2)
+        # the members of a setting: its copies, and with cv each copy's folds
+        size = self.ensemble_size * self._n_folds()
+        if self.cv is None:
+            by_setting = proba.reshape(len(proba), len(settings), size, -1).mean(2)
+        else:  # each row's probabilities from the members of its fold: out of fold
+            per_fold = proba.reshape(len(proba), len(settings), self.ensemble_size, self._n_folds(), -1)
+            index = self.fold_.reshape(-1, 1, 1, 1, 1)
+            by_setting = np.take_along_axis(per_fold, index, axis=3)[:, :, :, 0].mean(2)
         correct = by_setting.argmax(-1) == targets[:, None]
         scores = (correct * weight[:, None]).sum(0) / weight.sum()
         self.best_index_ = int(np.argmax(scores))
         ranked = np.argsort(-scores, kind="stable")[:self._n_ensembled(len(settings))]
         ensemble = (np.sort(ranked)[:, None] * size + np.arange(size)).ravel()
-        ensemble_correct = proba[:, ensemble].mean(1).argmax(-1) == targets
+        if self.cv is None:
+            ensemble_correct = proba[:, ensemble].mean(1).argmax(-1) == targets
+        else:
+            ensemble_correct = by_setting[:, np.sort(ranked)].mean(1).argmax(-1) == targets
         self.ensemble_holdout_score_ = float((ensemble_correct * weight).sum() / weight.sum())
         self.best_params_ = dict(settings[self.best_index_])
         self.best_score_ = float(scores[self.best_index_])
@@ -283,8 +390,30 @@ class GCEClassifierCV(BaseGCEClassifier):
         else:
             self.predicting_members_ = chosen
             flagged = chosen
+        if self.cv is not None:
+            settings_kept = np.sort(ranked) if self.ensemble else [self.best_index_]
+            self._set_label_quality(by_setting[:, settings_kept].mean(1), targets)
+            return
         votes = issues[:, flagged].sum(1) if len(flagged) else np.zeros(len(issues))
         self.label_issues_ = votes * 2 > max(len(flagged), 1)
+
+    def _set_label_quality(self, oof_proba, targets):
+        """``oof_proba_``, and from it ``label_quality_``, ``label_issues_`` and ``label_report_`` (cleanlab)."""
+        from cleanlab.filter import find_label_issues
+        from cleanlab.rank import get_label_quality_scores
+
+        oof_proba = oof_proba.astype(np.float64)
+        self.oof_proba_ = oof_proba / oof_proba.sum(1, keepdims=True)
+        self.label_quality_ = get_label_quality_scores(targets, self.oof_proba_, method=self.label_quality)
+        self.label_issues_ = find_label_issues(targets, self.oof_proba_, n_jobs=1)
+        report = pd.DataFrame({
+            "row": np.arange(len(targets)),
+            "given_label": self.classes_[targets],
+            "suggested_label": self.classes_[self.oof_proba_.argmax(1)],
+            "label_quality": self.label_quality_,
+            "flagged": self.label_issues_,
+        })
+        self.label_report_ = report.sort_values("label_quality", kind="stable").reset_index(drop=True)
 
     def _n_ensembled(self, n_settings):
         """How many of the best settings the ensemble averages."""
@@ -322,7 +451,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         return "qs" if name == "q" else name
 
     def _make_criterion(self, options):
-        members = [(s["loss"], s.get("q", 1.0)) for s in self._settings() for _ in range(self.ensemble_size)]
+        per_setting = self.ensemble_size * self._n_folds()
+        members = [(s["loss"], s.get("q", 1.0)) for s in self._settings() for _ in range(per_setting)]
         return MemberLoss(members, k=self.k, **options)
 
     def _own_callbacks(self):
@@ -330,6 +460,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         if isinstance(self.early_stopping, (bool, np.bool_)) and isinstance(self.n_iter_no_change, Integral):
             behind = None if self.ensemble else self.n_iter_no_change_behind
             size = self.ensemble_size if isinstance(self.ensemble_size, Integral) else 1
+            if isinstance(self.cv, Integral) or hasattr(self.cv, "get_n_splits"):
+                size *= self._n_folds()  # a setting's members race as one
             callbacks.append(("member_early_stopping", MemberEarlyStopping(
                 self.n_iter_no_change, stop_early=bool(self.early_stopping),
                 patience_behind=behind if isinstance(behind, Integral) else None, group_size=size)))

@@ -80,11 +80,13 @@ class MemberEarlyStopping(Callback):
         targets = state.targets_of(batch.rows)
         weight = state.weight_of(batch.rows, training=False)
         weight = torch.ones(len(targets), device=targets.device) if weight is None else weight
+        # (batch,), or (batch, n_members) when each member is validated on rows of its own (folds)
+        column = weight if weight.ndim == 2 else weight[:, None]
         with torch.no_grad():
             losses = net.criterion_.per_sample(y_pred, targets)
             correct = (y_pred.argmax(-1) == targets.unsqueeze(1)).to(losses.dtype)
-            sums = torch.stack([(losses * weight[:, None]).sum(0), (correct * weight[:, None]).sum(0)])
-            total = weight.sum()
+            sums = torch.stack([(losses * column).sum(0), (correct * column).sum(0)])
+            total = weight.sum(0) if weight.ndim == 2 else weight.sum()
         self._sums = (sums, total) if self._sums is None else (self._sums[0] + sums, self._sums[1] + total)
 
     def on_epoch_end(self, net, **kwargs):

@@ -115,6 +115,12 @@ class SampleState:
     n_members : int or None, default=None
         The members of a stacked network (``GCEClassifierCV``): each has a
         column of keep-weights of its own. ``None``: one network, one column.
+    folds : tuple of (ndarray, ndarray) or None, default=None
+        Cross-fitted members (``GCEClassifierCV(cv=k)``): the test fold of
+        each row, ``(n_samples,)``, and the fold of each member,
+        ``(n_members,)``. A member trains on the rows outside its fold and is
+        validated on the rows inside it: its training weights are zero inside
+        its fold, its validation weights zero outside.
 
     Attributes
     ----------
@@ -127,7 +133,7 @@ class SampleState:
         ``None`` before the first one.
     """
 
-    def __init__(self, targets, sample_weight, device, n_members=None):
+    def __init__(self, targets, sample_weight, device, n_members=None, folds=None):
         self.targets = torch.as_tensor(targets, dtype=torch.long, device=device)
         self.sample_weight = torch.as_tensor(sample_weight, dtype=torch.float32, device=device)
         # Unit weights until the truncated loss prunes: the loss then takes a
@@ -138,6 +144,11 @@ class SampleState:
         self.keep = torch.ones(shape, dtype=torch.float32, device=self.sample_weight.device)
         self.pruned_rows = None
         self._elr_targets = None
+        self.folds = folds
+        self._row_fold = self._member_fold = None
+        if folds is not None:
+            self._row_fold = torch.as_tensor(folds[0], dtype=torch.long, device=self.targets.device)
+            self._member_fold = torch.as_tensor(folds[1], dtype=torch.long, device=self.targets.device)
 
     def elr_targets(self, shape):
         """The early-learning regularisation's moving-average targets: ``(n_samples, *shape)``.
@@ -163,15 +174,22 @@ class SampleState:
     def weight_of(self, rows, training):
         """The loss weights of ``rows``: sample weights, times the keep-weights when training.
 
-        ``None`` while every weight is 1 (no sample weights, nothing pruned yet).
+        ``None`` while every weight is 1 (no sample weights, nothing pruned yet,
+        no folds). With folds, ``(batch, n_members)``: each member's rows only
+        (outside its fold in training, inside it in validation).
         """
-        if self.unit_weight and (not training or self.pruned_rows is None):
+        if self.unit_weight and self.folds is None and (not training or self.pruned_rows is None):
             return None
         rows = self._on_device(rows)
         weight = self.sample_weight[rows]
+        if self.folds is not None:
+            in_fold = self._row_fold[rows].unsqueeze(1) == self._member_fold
+            weight = weight.unsqueeze(1) * (~in_fold if training else in_fold).to(weight.dtype)
         if not training:
             return weight
         keep = self.keep[rows]
+        if weight.ndim == keep.ndim:
+            return keep * weight
         # (batch,) or, with a column of keep-weights per member, (batch, n_members)
         return keep * weight.view(-1, *([1] * (keep.ndim - 1)))
 
@@ -194,7 +212,7 @@ class RowDataset(Dataset):
         The training device, where the state (and, for arrays, ``X``) goes.
     hold_out : callable or None, default=None
         The split that holds out rows for early stopping, if this fit does.
-    n_members : int or None, default=None
+    n_members, folds : default=None
         See :class:`SampleState`.
 
     Attributes
@@ -205,13 +223,13 @@ class RowDataset(Dataset):
         steps, see :mod:`sklearn_gce._additive_model`); 1 otherwise.
     """
 
-    def __init__(self, X, y, targets, sample_weight, device, hold_out=None, n_members=None):
+    def __init__(self, X, y, targets, sample_weight, device, hold_out=None, n_members=None, folds=None):
         self.X = X
         self.y = y
         self.X_indexing = None
         self.y_indexing = None
         self._len = len(targets)
-        self.state = SampleState(targets, sample_weight, device, n_members)
+        self.state = SampleState(targets, sample_weight, device, n_members, folds)
         self.device = device
         self.hold_out = hold_out
         self.batch_scale = 1
@@ -222,7 +240,7 @@ class RowDataset(Dataset):
     def reset_state(self):
         """Fresh per-sample state (unit keep-weights, no ELR targets), for a fit from scratch."""
         old = self.state
-        self.state = SampleState(old.targets, old.sample_weight, self.device, old.n_members)
+        self.state = SampleState(old.targets, old.sample_weight, self.device, old.n_members, old.folds)
 
     def __getstate__(self):
         # What DataLoader workers need to read items; the state stays on the device here.

@@ -90,8 +90,9 @@ def test_unknown_parameters_are_refused_at_fit(Estimator, digits):
     X, y = digits
     with pytest.raises(ValueError, match=r"unexpected argument\(s\) qz"):
         Estimator(qz=0.3, max_epochs=1).fit(X[:100], y[:100])
-    with pytest.raises(ValueError, match="unexpected argument.*cv"):
-        Estimator(cv=5, max_epochs=1).fit(X[:100], y[:100])
+    unknown = "cv" if Estimator is GCEClassifier else "folds"  # GCEClassifierCV has cv
+    with pytest.raises(ValueError, match=f"unexpected argument.*{unknown}"):
+        Estimator(**{unknown: 5}, max_epochs=1).fit(X[:100], y[:100])
     with pytest.raises(ValueError, match="did you mean module__hidden_sizes"):
         Estimator(module_hidden_sizes=(8,), max_epochs=1).fit(X[:100], y[:100])
     # prefixed parameters of every part keep working

@@ -1,0 +1,113 @@
+"""GCEClassifierCV(cv=k): cross-fitted members in one pass, out-of-fold probabilities, label quality."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from cleanlab.filter import find_label_issues
+from cleanlab.rank import get_label_quality_scores
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from sklearn_gce import GCEClassifierCV, LabelNoiseInjector
+from sklearn_gce._rows import SampleState
+
+FAST = dict(qs=(0.8,), losses=("gce",), max_epochs=15, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def noisy_fit(noisy_digits):
+    X, y_noisy, flip, X_test, y_test = noisy_digits
+    return GCEClassifierCV(cv=4, qs=(0.5, 1.0), losses=("gce", "ce"), max_epochs=25, random_state=0).fit(X, y_noisy)
+
+
+def test_a_member_trains_outside_its_fold_and_is_validated_inside_it():
+    row_fold, member_fold = np.array([0, 1, 2, 0, 1]), np.array([0, 1, 2, 0, 1, 2])
+    state = SampleState(np.zeros(5, np.int64), np.full(5, 2.0, np.float32), None, n_members=6,
+                        folds=(row_fold, member_fold))
+    rows = torch.arange(5)
+    inside = torch.as_tensor(row_fold[:, None] == member_fold[None, :], dtype=torch.float32)
+    torch.testing.assert_close(state.weight_of(rows, training=False), 2 * inside)
+    torch.testing.assert_close(state.weight_of(rows, training=True), 2 * (1 - inside))
+    state.keep[0, 1] = 0  # pruned by member 1: stays out of its training
+    assert state.weight_of(rows, training=True)[0, 1] == 0
+
+
+def test_out_of_fold_probabilities_come_from_the_members_of_each_rows_fold(noisy_fit, noisy_digits):
+    clf, (X, y_noisy, *_) = noisy_fit, noisy_digits
+    assert len(clf.members_) == 3 * 4 and {m["fold"] for m in clf.members_} == {0, 1, 2, 3}
+    members = clf.predict_member_proba(X)
+    best = clf.best_index_
+    chosen = np.arange(best * 4, best * 4 + 4)  # the chosen setting's members, one per fold
+    expected = members[np.arange(len(X)), chosen[clf.fold_]]
+    np.testing.assert_allclose(clf.oof_proba_, expected, atol=1e-5)
+    # prediction: the mean of the chosen setting's k members (bagging)
+    np.testing.assert_array_equal(clf.predicting_members_, chosen)
+    np.testing.assert_allclose(clf.predict_proba(X), members[:, chosen].mean(1), atol=1e-6)
+    # the choice is made on every row's out-of-fold accuracy
+    targets = np.searchsorted(clf.classes_, y_noisy)
+    assert clf.best_score_ == pytest.approx(float((clf.oof_proba_.argmax(1) == targets).mean()), abs=1e-6)
+    # folds are stratified and cover every row once
+    assert np.bincount(clf.fold_).tolist() == [300] * 4
+
+
+def test_label_quality_and_issues_are_cleanlabs_on_the_out_of_fold_probabilities(noisy_fit, noisy_digits):
+    clf, (X, y_noisy, flip, *_) = noisy_fit, noisy_digits
+    targets = np.searchsorted(clf.classes_, y_noisy)
+    np.testing.assert_allclose(clf.label_quality_, get_label_quality_scores(targets, clf.oof_proba_))
+    np.testing.assert_array_equal(clf.label_issues_, find_label_issues(targets, clf.oof_proba_, n_jobs=1))
+    report = clf.label_report_
+    assert len(report) == len(X) and report["label_quality"].is_monotonic_increasing
+    assert (report["given_label"].to_numpy() == y_noisy[report["row"]]).all()
+    assert (report["flagged"].to_numpy() == clf.label_issues_[report["row"]]).all()
+    # the rows the noise flipped are found, for losses without truncation too (40% symmetric noise)
+    found = clf.label_issues_
+    precision, recall = (found & flip).sum() / found.sum(), (found & flip).sum() / flip.sum()
+    assert precision > 0.85 and recall > 0.85, (precision, recall)
+
+
+def test_other_scores_string_labels_a_table_weights_and_pickling(digits):
+    X, y = digits
+    X, y = X[:400], np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])[y[:400]]
+    df = pd.DataFrame(X[:, :20], columns=[f"p{i}" for i in range(20)])
+    df["group"] = pd.Categorical(np.where(X[:, 30] > 8, "hi", "lo"))
+    weight = np.random.RandomState(0).uniform(0.5, 2, len(y))
+    clf = GCEClassifierCV(cv=3, label_quality="normalized_margin", **FAST).fit(df, y, sample_weight=weight)
+    targets = np.searchsorted(clf.classes_, y)
+    np.testing.assert_allclose(clf.label_quality_,
+                               get_label_quality_scores(targets, clf.oof_proba_, method="normalized_margin"))
+    assert set(clf.label_report_["suggested_label"]) <= set(clf.classes_)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.label_issues_, clf.label_issues_)
+    np.testing.assert_array_equal(again.predict(df), clf.predict(df))
+
+
+def test_a_splitter_of_ones_own_and_bad_settings(digits):
+    X, y = digits
+    clf = GCEClassifierCV(cv=KFold(3, shuffle=True, random_state=1), **FAST).fit(X[:300], y[:300])
+    assert sorted(np.bincount(clf.fold_)) == [100, 100, 100] and len(clf.members_) == 3
+
+    class Partial(StratifiedKFold):
+        def split(self, X, y=None, groups=None):
+            for train, test in super().split(X, y, groups):
+                yield train, test[1:]
+
+    with pytest.raises(ValueError, match="every row in one test fold"):
+        GCEClassifierCV(cv=Partial(3), **FAST).fit(X[:300], y[:300])
+    with pytest.raises(ValueError, match="cv or train_split"):
+        from skorch.dataset import ValidSplit
+        GCEClassifierCV(cv=3, train_split=ValidSplit(0.2), **FAST).fit(X[:300], y[:300])
+    with pytest.raises(ValueError, match="'cv' parameter"):
+        GCEClassifierCV(cv=1, **FAST).fit(X[:300], y[:300])
+    with pytest.raises(ValueError, match="'label_quality' parameter"):
+        GCEClassifierCV(cv=3, label_quality="nope", **FAST).fit(X[:300], y[:300])
+
+
+def test_without_cv_nothing_changes_and_the_truncated_flags_keep_their_meaning(digits):
+    X, y = digits
+    _, y_noisy = LabelNoiseInjector(rate=0.3, random_state=0).fit_resample(X[:500], y[:500])
+    clf = GCEClassifierCV(qs=(0.7,), losses=("truncated",), prune_start=3, prune_every=3, max_epochs=10,
+                          random_state=0).fit(X[:500], y_noisy)
+    assert not hasattr(clf, "oof_proba_") and not hasattr(clf, "fold_")
+    assert clf.label_issues_.sum() > 0 and "fold" not in clf.members_[0]
