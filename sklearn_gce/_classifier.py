@@ -205,6 +205,8 @@ class GCEClassifier(BaseGCEClassifier):
         ``False`` for other losses, and when training ended
         before ``prune_start``; the rows held out for early stopping are never
         flagged. Its rows are those of the last ``fit``/``partial_fit`` call.
+        For an out-of-fold score and flags for every row, from any loss,
+        see ``GCEClassifierCV(cv=5)`` (:ref:`label_issues`).
     module_, criterion_, optimizer_, history_
         skorch's trained network, loss, optimizer and training history. The
         history records ``train_loss``, ``valid_loss`` and ``valid_acc`` (the
