@@ -22,6 +22,7 @@ import inspect
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.base import ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, Options, RealNotInt, validate_parameter_constraints
@@ -50,6 +51,10 @@ _MAX_SCALING_ROWS = 65_536
 _MAX_SCALING_ITEMS = 2048
 # Predictions are copied to the host in chunks of about this many numbers.
 _HOST_COPY_ELEMENTS = 2**24
+# Rows of more inputs than this are "wide" (see BaseGCEClassifier._wide_input):
+# at 10,000 columns a per-column embedding of 16 bins into 8 numbers already
+# gives the first layer of 256 units 23 million weights.
+_WIDE_INPUTS = 10_000
 
 _SCHEDULE = [Interval(Integral, 1, None, closed="left"), Interval(RealNotInt, 0, 1, closed="neither")]
 
@@ -276,6 +281,11 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         if isinstance(requested, str) and requested == "auto":
             self.__dict__["device"] = "auto"
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # kept sparse; batches are made dense one at a time
+        return tags
+
     def __sklearn_is_fitted__(self):
         return hasattr(self, "classes_") and self.initialized_
 
@@ -322,7 +332,9 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
                 )
             encoder = TabularEncoder(**self.get_params_for("encoder")) if reset else None
             X, y = validate_features(self, X, y, reset=reset, encoder=encoder)
-            self._n_inputs_ = int(np.prod(X.shape[1:])) if reset else self._n_inputs_
+            if reset:
+                self._n_inputs_ = int(np.prod(X.shape[1:]))
+                self._sparse_input_ = sparse.issparse(X)
             return X, y
         y = dataset_labels(X) if y is None else np.asarray(y)
         check_labels(y)
@@ -340,6 +352,7 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         if reset:
             self.n_features_in_ = int(shape[0]) if shape else 1
             self._n_inputs_ = n_inputs
+            self._sparse_input_ = False
         elif n_inputs != self._n_inputs_:
             raise ValueError(
                 f"The samples of X have {n_inputs} inputs, but {type(self).__name__} "
@@ -461,6 +474,14 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
     def _default_module(self, **sizes):
         """The network when ``module=None``, from the data's sizes (``n_features``, ``n_classes``, the table's)."""
         raise NotImplementedError
+
+    def _wide_input(self):
+        """Whether the fit's ``X`` was a sparse matrix or had more than 10,000 inputs per row.
+
+        What a default network asks to choose layers that suit wide inputs
+        (TF-IDF text, one-hot codes of many categories).
+        """
+        return bool(getattr(self, "_sparse_input_", False)) or self._n_inputs_ > _WIDE_INPUTS
 
     def _table_layout(self):
         """The blocks of an encoded table, for the network: which columns are numeric, which codes."""

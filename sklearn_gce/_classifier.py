@@ -462,7 +462,12 @@ class GCEClassifier(BaseGCEClassifier):
 
     # ------------------------------------------------- the estimator's own
     def _default_module(self, **sizes):
-        return MLP(**sizes, **{"additive_member": True, **self.get_params_for("module")})
+        # Sparse or very wide X (TF-IDF text): no per-column embedding (16
+        # ramps x 8 numbers for each of tens of thousands of columns) and no
+        # additive model beside the MLP. The user's module__* options win.
+        wide = self._wide_input()
+        defaults = {"additive_member": not wide, **({"numeric_embedding": None} if wide else {})}
+        return MLP(**sizes, **{**defaults, **self.get_params_for("module")})
 
     def _make_criterion(self, options):
         criterion = make_loss(self.loss, q=self.q, k=self.k, **options)

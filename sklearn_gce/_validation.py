@@ -26,6 +26,9 @@ def validate_features(estimator, X, y="no_validation", reset=True, encoder=None)
     """``X`` as float32 and ``y`` as labels: arrays through scikit-learn's ``validate_data``,
     DataFrames through the estimator's :class:`~sklearn_gce.TabularEncoder`.
 
+    A sparse matrix stays sparse, as a float32 CSR matrix (the training and
+    prediction batches make only their own rows dense).
+
     On ``reset``, a DataFrame sets ``estimator.encoder_`` to a fitted clone of
     ``encoder`` and an array sets it to None; later calls encode with
     ``encoder_`` when there is one. Returns ``X`` alone when ``y`` is
@@ -38,9 +41,10 @@ def validate_features(estimator, X, y="no_validation", reset=True, encoder=None)
     if y is not None and not no_y and hasattr(y, "__len__"):
         check_labels(y)
     if table_encoder is None:
+        options = {"accept_sparse": "csr", "dtype": np.float32, "allow_nd": True, "reset": reset}
         if no_y:
-            return validate_data(estimator, X, dtype=np.float32, allow_nd=True, reset=reset)
-        X, y = validate_data(estimator, X, y, dtype=np.float32, allow_nd=True, reset=reset)
+            return validate_data(estimator, X, **options)
+        X, y = validate_data(estimator, X, y, **options)
         check_classification_targets(y)
         return X, y
     X = _checked_table(estimator, X, reset)

@@ -6,6 +6,8 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from scipy import sparse
+from sklearn.utils.sparsefuncs import min_max_axis
 from torch import nn
 
 __all__ = ["MLP", "CategoricalEmbedding", "PiecewiseLinearEmbedding"]
@@ -32,7 +34,13 @@ def fit_input_scaling(module, X):
     most ``_MAX_ROWS_FOR_BINS`` evenly spaced rows, from which a
     piecewise-linear embedding sets its bins (a zero-width sample when the
     module has no numeric column).
+
+    A scipy sparse ``X`` is scaled as ``MaxAbsScaler`` scales it, without
+    densifying it (:func:`_fit_sparse_input_scaling`), and the sample
+    returned is sparse too.
     """
+    if sparse.issparse(X):
+        return _fit_sparse_input_scaling(module, X)
     X = torch.as_tensor(X, dtype=torch.float32, device=module.input_mean.device)
     X = X.reshape(len(X), -1)[:, : len(module.input_mean)]
     module.input_mean.copy_(X.mean(0))
@@ -41,6 +49,33 @@ def fit_input_scaling(module, X):
     module.input_scale.copy_(torch.where(scale > 0, scale, torch.ones_like(scale)))
     # standardise only the rows the bins are estimated on, not a copy of X
     sample = (_evenly_spaced_rows(X) - module.input_mean) / module.input_scale
+    return sample[:, : module.n_numeric]
+
+
+def _fit_sparse_input_scaling(module, X):
+    """:func:`fit_input_scaling` for a sparse matrix: no centring, each column over its largest magnitude.
+
+    A zero of a sparse column means "absent" (a word not in the document, a
+    category not taken): kept at zero, absent entries add nothing to the
+    first layer, as ``StandardScaler(with_mean=False)`` and ``MaxAbsScaler``
+    keep them, and the batch could be multiplied as a sparse matrix. Centring
+    would gain nothing: a shift of the inputs is a shift of the first layer's
+    bias. Dividing by the largest magnitude rather than the standard
+    deviation keeps every column in ``[-1, 1]``: the standard deviation of a
+    term in a handful of documents is tiny, and dividing by it would make
+    the rarest terms, the easiest to memorise, the largest inputs.
+    """
+    X = sparse.csr_matrix(X, dtype=np.float32)
+    n_dense = len(module.input_mean)
+    if X.shape[1] != n_dense:
+        X = X[:, :n_dense]
+    low, high = min_max_axis(X, axis=0)
+    scale = np.maximum(np.abs(low), np.abs(high)).astype(np.float32)
+    scale[scale == 0] = 1  # columns all zero in the sample keep scale 1
+    module.input_mean.zero_()
+    module.input_scale.copy_(torch.from_numpy(scale))
+    sample = X[:: -(-X.shape[0] // _MAX_ROWS_FOR_BINS) or 1]
+    sample = sparse.csr_matrix(sample.multiply(1 / scale[None, :]), dtype=np.float32)
     return sample[:, : module.n_numeric]
 
 
@@ -120,7 +155,14 @@ class PiecewiseLinearEmbedding(nn.Module):
 
     @torch.no_grad()
     def set_bins(self, X):
-        """Set each feature's bin edges to quantiles of ``X`` (rows, features)."""
+        """Set each feature's bin edges to quantiles of ``X`` (rows, features).
+
+        A scipy sparse ``X`` is made dense for at most ``2**24`` numbers, of
+        evenly spaced rows (at 50,000 columns, 335 rows).
+        """
+        if sparse.issparse(X):
+            n_rows = max(1, min(X.shape[0], _QUANTILE_MAX_ELEMENTS // max(1, X.shape[1])))
+            X = X[:: -(-X.shape[0] // n_rows) or 1].toarray()
         X = torch.as_tensor(X, dtype=torch.float32, device=self.edges.device)
         X = X.reshape(len(X), -1)
         X = _evenly_spaced_rows(X)
