@@ -24,7 +24,7 @@ from .losses import (
     CEEpsMAELoss,
     make_loss,
 )
-from ._noise import LabelNoiseInjector
+from ._injector import LabelNoiseInjector
 from ._noisy_label_classifier import NoisyLabelClassifier
 from ._tabular import TabularEncoder
 from .networks import MLP, CategoricalEmbedding, PiecewiseLinearEmbedding

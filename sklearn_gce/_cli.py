@@ -29,7 +29,7 @@ from skorch.callbacks import Callback
 from tqdm import tqdm
 
 from ._classifier import GCEClassifier
-from ._noise import LabelNoiseInjector
+from ._injector import LabelNoiseInjector
 from ._tabular import ColumnTypeError, TabularEncoder
 from .losses import LOSSES, loss_grid
 

@@ -26,6 +26,7 @@ _RENAMED = {
     "sklearn_gce._members": "sklearn_gce._stacked",
     "sklearn_gce._member_selection": "sklearn_gce._member_stopping",
     "sklearn_gce._side_by_side": "sklearn_gce._additive_model",
+    "sklearn_gce._noise": "sklearn_gce._injector",
 }
 
 

@@ -19,7 +19,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from ._noise import LabelNoiseInjector
+from ._injector import LabelNoiseInjector
 
 __all__ = ["NoisyLabelClassifier"]
 
