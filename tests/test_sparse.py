@@ -115,10 +115,10 @@ def test_default_network_on_sparse_input_has_no_embedding_and_no_additive_model(
     net = clf.module_
     assert net.embedding is None and net.additive is None
     assert not hasattr(clf, "network_choice_")
-    # Not centred; each column over its largest magnitude (MaxAbsScaler).
+    # Not centred; each column over its standard deviation (StandardScaler(with_mean=False)).
     assert not net.input_mean.any()
-    largest = abs(X).max(axis=0).toarray().ravel()
-    np.testing.assert_allclose(net.input_scale.numpy(), np.where(largest > 0, largest, 1), rtol=1e-6)
+    std = X.toarray().std(0)
+    np.testing.assert_allclose(net.input_scale.numpy(), np.where(std > 0, std, 1), rtol=1e-5)
     # The user's options win.
     clf = GCEClassifier(**FAST, module__numeric_embedding="piecewise_linear", module__additive_member=True)
     net = clf.fit(X, y).module_
