@@ -14,6 +14,7 @@ Everything that touches skorch's private names lives in this module, so that
 a skorch upgrade breaks one file at most.
 """
 
+import copy
 import threading
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -25,7 +26,13 @@ import torch
 from scipy import sparse
 from sklearn.base import ClassifierMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import Interval, Options, RealNotInt, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    RealNotInt,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochScoring, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
@@ -34,6 +41,7 @@ from skorch.utils import is_dataset, to_numpy, to_tensor
 from torch.utils.data import Subset
 
 from ._compat import PICKLE_FORMAT, check_pickle_format
+from ._correction import ForwardCorrectedLoss, MeanWithUncorrected, NoiseCorrection
 from ._divergence import DivergenceGuard, TrainingDivergedError
 from ._early_stopping import HoldOutEarlyStopping
 from ._elr import early_learning_penalty
@@ -184,6 +192,7 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "elr_lambda": [Interval(Real, 0, None, closed="left")],
         "elr_beta": [Interval(Real, 0, 1, closed="left")],
+        "noise_correction": [StrOptions({"forward", "auto"}), None],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
         "optimizer": [type, callable],
@@ -210,6 +219,7 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         n_iter_no_change=20,
         elr_lambda=0.0,
         elr_beta=0.7,
+        noise_correction="auto",
         lr=1e-3,
         batch_size=128,
         optimizer=torch.optim.Adam,
@@ -235,6 +245,7 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         self.n_iter_no_change = n_iter_no_change
         self.elr_lambda = elr_lambda
         self.elr_beta = elr_beta
+        self.noise_correction = noise_correction
         self.random_state = random_state
 
     # ``device='auto'`` is stored unchanged (scikit-learn convention), while
@@ -408,6 +419,21 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
     # ------------------------------------------------------------ training
     def _train(self, data, seed, reinitialize):
         """Build the network (on ``reinitialize``) and run ``_run_training`` on ``data``, seeded."""
+        mean = getattr(self, "module_", None)
+        if isinstance(mean, MeanWithUncorrected) and not reinitialize:
+            # Training on (a warm fit, partial_fit) continues the corrected network alone.
+            self.module_ = mean.corrected
+        else:
+            mean = None
+        try:
+            self._train_seeded(data, seed, reinitialize)
+        except BaseException:
+            if mean is not None:  # a failed call leaves the model it was given
+                self.module_ = mean
+            raise
+        return self
+
+    def _train_seeded(self, data, seed, reinitialize):
         try:
             with seeded_torch(seed, data.device):
                 if reinitialize or not self.initialized_:
@@ -428,6 +454,84 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
                     callback.on_train_end(self)
             raise
         return self
+
+    # ---------------------------------------------------- noise correction
+    def _train_correcting(self, data, seed, targets, warm):
+        """Train on ``data``; with ``noise_correction``, estimate the noise and train again through it.
+
+        Under ``'forward'`` (and ``'auto'`` with at least 10 labels of every
+        class) the network trained as configured gives the estimated
+        transition matrix (:class:`~sklearn_gce._correction.NoiseCorrection`);
+        where the correction is asked for, the network is trained again from
+        scratch with the loss on ``p @ T``, and under ``'auto'`` predicts with
+        the mean of both. ``_after_training`` runs after each training.
+        """
+        correction = NoiseCorrection(self.noise_correction)
+        if self.noise_correction is None or (warm and hasattr(self, "transition_matrix_")):
+            # Nothing to estimate: no correction, or a warm start, which keeps the last fit's matrix.
+            if self.noise_correction is None:
+                self.__dict__.pop("transition_matrix_", None)
+            self._follow_last_correction()
+            return self._train(data, seed, reinitialize=not warm)._after_training(data)
+        self.__dict__.pop("transition_matrix_", None)
+        self.noise_correction_ = None
+        if not correction.estimates(targets, len(self.classes_)):
+            return self._train(data, seed, reinitialize=not warm)._after_training(data)
+        # The first network, trained as configured, gives the estimate.
+        self._train(data, seed, reinitialize=True)._after_training(data)
+        self.transition_matrix_ = correction.estimate(targets, self._proba_for_the_estimate(data))
+        if not correction.corrects():
+            return self  # 'auto' and no direction to the noise: the first network stays
+        # Kept for the mean; a copy, as skorch re-uses a module instance the
+        # user passed (its corrected fit then goes on from these weights).
+        first = copy.deepcopy(self._unwrapped_module()).eval() if correction.keeps_first else None
+        if first is not None and self.verbose:
+            print(correction.announce())
+        self.noise_correction_ = "forward"
+        # The corrected fit starts from scratch (a warm one too: the first
+        # network replaced its weights): no pruning or ELR state either.
+        data.reset_state()
+        self._train(data, seed, reinitialize=True)
+        if first is not None:
+            self.module_ = correction.combine(self._unwrapped_module(), first)
+        return self._after_training(data)
+
+    def _after_training(self, data):
+        """What the estimator does with a trained network (``GCEClassifierCV`` chooses)."""
+        return self
+
+    def _proba_for_the_estimate(self, data):
+        """The probabilities of the training rows that the transition matrix is estimated from."""
+        return self._training_proba(data)
+
+    def _unwrapped_module(self):
+        """``module_`` as a plain network (under Accelerate, without its distributed wrapper)."""
+        accelerator = getattr(self, "accelerator", None)
+        return self.module_ if accelerator is None else accelerator.unwrap_model(self.module_)
+
+    def _follow_last_correction(self):
+        """Set ``noise_correction_``, and the loss, as the parameter asks of the last fit's matrix.
+
+        For the calls that estimate nothing: warm fits and ``partial_fit``.
+        ``'auto'`` keeps the last fit's decision.
+        """
+        if self.noise_correction is None or not hasattr(self, "transition_matrix_"):
+            self.noise_correction_ = None
+        elif self.noise_correction == "forward":
+            self.noise_correction_ = "forward"
+        corrected = isinstance(getattr(self, "criterion_", None), ForwardCorrectedLoss)
+        if getattr(self, "initialized_", False) and corrected != self._corrects_forward():
+            self._rebuild_criterion()
+
+    def _corrects_forward(self):
+        """Whether training goes through the estimated transition matrix."""
+        if self.noise_correction is None or not hasattr(self, "transition_matrix_"):
+            return False
+        return self.noise_correction == "forward" or getattr(self, "noise_correction_", None) == "forward"
+
+    def _corrected(self, criterion):
+        """``criterion``, through the transition matrix when training corrects (see ``_corrects_forward``)."""
+        return NoiseCorrection.loss(criterion, self.transition_matrix_) if self._corrects_forward() else criterion
 
     def _run_training(self, data, reinitialize):
         """Train the initialised network on ``data``; a subclass may train in phases."""

@@ -1,6 +1,5 @@
 """``GCEClassifier``: a neural network trained with a noise-robust loss, optionally through the estimated noise."""
 
-import copy
 from numbers import Real
 
 import numpy as np
@@ -12,7 +11,6 @@ from skorch.history import History
 
 from ._additive_model import has_additive_model, held_out_choice, larger_steps, predict_with
 from ._base import BaseGCEClassifier, softmax, with_core_parameters  # noqa: F401 (softmax: the nonlinearity of 0.2 pickles)
-from ._correction import ForwardCorrectedLoss, MeanWithUncorrected, NoiseCorrection
 from ._early_stopping import HoldOutEarlyStopping
 from ._pruning import TruncationPruning
 from .losses import LOSSES, make_loss
@@ -271,14 +269,12 @@ class GCEClassifier(BaseGCEClassifier):
         **BaseGCEClassifier._parameter_constraints,
         "loss": [StrOptions(set(LOSSES))],
         "q": [Interval(Real, 0, 1, closed="right")],
-        "noise_correction": [StrOptions({"forward", "auto"}), None],
     }
 
-    def __init__(self, module=None, *, loss="gce", q=0.8, noise_correction="auto", **kwargs):
+    def __init__(self, module=None, *, loss="gce", q=0.8, **kwargs):
         super().__init__(module, **kwargs)
         self.loss = loss
         self.q = q
-        self.noise_correction = noise_correction
 
     # ----------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -311,60 +307,7 @@ class GCEClassifier(BaseGCEClassifier):
             targets = self._encode_labels(y, reset=not warm)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             data = self._training_data(X, y, targets, sample_weight, self._hold_out(targets, seed))
-        correction = NoiseCorrection(self.noise_correction)
-        if self.noise_correction is None or (warm and hasattr(self, "transition_matrix_")):
-            # Nothing to estimate: no correction, or a warm start, which keeps the last fit's matrix.
-            if self.noise_correction is None:
-                self.__dict__.pop("transition_matrix_", None)
-            self._follow_last_correction()
-            return self._train(data, seed, reinitialize=not warm)
-        self.__dict__.pop("transition_matrix_", None)
-        self.noise_correction_ = None
-        if not correction.estimates(targets, len(self.classes_)):
-            return self._train(data, seed, reinitialize=not warm)
-        # The first network, trained as configured, gives the estimate.
-        self._train(data, seed, reinitialize=True)
-        self.transition_matrix_ = correction.estimate(targets, self._training_proba(data))
-        if not correction.corrects():
-            return self  # 'auto' and no direction to the noise: the first network stays
-        # Kept for the mean; a copy, as skorch re-uses a module instance the
-        # user passed (its corrected fit then goes on from these weights).
-        first = copy.deepcopy(self._unwrapped_module()).eval() if correction.keeps_first else None
-        if first is not None and self.verbose:
-            print(correction.announce())
-        self.noise_correction_ = "forward"
-        # The corrected fit starts from scratch (a warm one too: the first
-        # network replaced its weights): no pruning or ELR state either.
-        data.reset_state()
-        self._train(data, seed, reinitialize=True)
-        if first is not None:
-            self.module_ = correction.combine(self._unwrapped_module(), first)
-        return self
-
-    def _unwrapped_module(self):
-        """``module_`` as a plain network (under Accelerate, without its distributed wrapper)."""
-        accelerator = getattr(self, "accelerator", None)
-        return self.module_ if accelerator is None else accelerator.unwrap_model(self.module_)
-
-    def _follow_last_correction(self):
-        """Set ``noise_correction_``, and the loss, as the parameter asks of the last fit's matrix.
-
-        For the calls that estimate nothing: warm fits and ``partial_fit``.
-        ``'auto'`` keeps the last fit's decision.
-        """
-        if self.noise_correction is None or not hasattr(self, "transition_matrix_"):
-            self.noise_correction_ = None
-        elif self.noise_correction == "forward":
-            self.noise_correction_ = "forward"
-        corrected = isinstance(getattr(self, "criterion_", None), ForwardCorrectedLoss)
-        if getattr(self, "initialized_", False) and corrected != self._corrects_forward():
-            self._rebuild_criterion()
-
-    def _corrects_forward(self):
-        """Whether training goes through the estimated transition matrix."""
-        if self.noise_correction is None or not hasattr(self, "transition_matrix_"):
-            return False
-        return self.noise_correction == "forward" or getattr(self, "noise_correction_", None) == "forward"
+        return self._train_correcting(data, seed, targets, warm)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, classes=None, sample_weight=None):
@@ -405,20 +348,6 @@ class GCEClassifier(BaseGCEClassifier):
         return self._train(data, seed, reinitialize=first_call)
 
     # ------------------------------------------------------------ training
-    def _train(self, data, seed, reinitialize):
-        mean = getattr(self, "module_", None)
-        if isinstance(mean, MeanWithUncorrected) and not reinitialize:
-            # Training on (a warm fit, partial_fit) continues the corrected network alone.
-            self.module_ = mean.corrected
-        else:
-            mean = None
-        try:
-            return super()._train(data, seed, reinitialize)
-        except BaseException:
-            if mean is not None:  # a failed call leaves the model it was given
-                self.module_ = mean
-            raise
-
     def _run_training(self, data, reinitialize):
         if reinitialize:  # nothing of an earlier fit's choice stays behind
             for name in ("network_choice_", "network_scores_", "additive_history_"):
@@ -470,10 +399,7 @@ class GCEClassifier(BaseGCEClassifier):
         return MLP(**sizes, **{**defaults, **self.get_params_for("module")})
 
     def _make_criterion(self, options):
-        criterion = make_loss(self.loss, q=self.q, k=self.k, **options)
-        if self._corrects_forward():
-            criterion = NoiseCorrection.loss(criterion, self.transition_matrix_)
-        return criterion
+        return self._corrected(make_loss(self.loss, q=self.q, k=self.k, **options))
 
     def _scoring_callbacks(self):
         # NeuralNetClassifier's valid_acc

@@ -126,6 +126,13 @@ class GCEClassifierCV(BaseGCEClassifier):
         the label is likely wrong). ``'self_confidence'`` is the out-of-fold
         probability of the given label; ``'normalized_margin'`` that minus
         the largest other class's, rescaled to ``[0, 1]``.
+    noise_correction : {None, 'forward', 'auto'}, default='auto'
+        As for :class:`~sklearn_gce.GCEClassifier`, decided once for all
+        members: the transition matrix is estimated from the chosen
+        setting's probabilities of the training rows (out of fold with
+        ``cv``); where it corrects, every member trains again through it and
+        the choice is made again, on the mean of both passes under
+        ``'auto'``.
     k, prune_start, prune_every, max_epochs, early_stopping, validation_fraction, n_iter_no_change, elr_lambda, elr_beta, lr, batch_size, optimizer, device, random_state, verbose, callbacks, train_split, criterion, **kwargs
         As for :class:`~sklearn_gce.GCEClassifier`, for every member.
         Without ``cv``, ``fit`` always holds out ``validation_fraction`` of
@@ -187,6 +194,8 @@ class GCEClassifierCV(BaseGCEClassifier):
     fold_ : ndarray of int, shape (n_samples,)
         With ``cv``: the fold of each training row (whose members never
         trained on it).
+    transition_matrix_, noise_correction_
+        As for ``GCEClassifier`` (see ``noise_correction``).
     classes_, n_features_in_, feature_names_in_, encoder_, module_, criterion_, optimizer_, history_
         As for ``GCEClassifier``. The history's ``valid_acc`` is the best
         member's accuracy on the noisy hold-out at each epoch.
@@ -333,9 +342,15 @@ class GCEClassifierCV(BaseGCEClassifier):
                 self.__dict__.pop("fold_", None)
             data = self._training_data(X, y, targets, sample_weight, hold_out, n_members=len(self.members_),
                                        folds=folds)
-        self._train(data, seed, reinitialize=not warm)
-        self._choose(settings, data, self._pruned_rows(data))
+        return self._train_correcting(data, seed, targets, warm)
+
+    def _after_training(self, data):
+        self._choose(self._settings(), data, self._pruned_rows(data))
         return self
+
+    def _proba_for_the_estimate(self, data):
+        # with cv, from members that never trained on the rows
+        return self.oof_proba_ if self.cv is not None else self._training_proba(data)
 
     def _holds_out(self):
         return True  # the choice needs held-out rows, with or without early stopping
@@ -453,7 +468,7 @@ class GCEClassifierCV(BaseGCEClassifier):
     def _make_criterion(self, options):
         per_setting = self.ensemble_size * self._n_folds()
         members = [(s["loss"], s.get("q", 1.0)) for s in self._settings() for _ in range(per_setting)]
-        return MemberLoss(members, k=self.k, **options)
+        return self._corrected(MemberLoss(members, k=self.k, **options))
 
     def _own_callbacks(self):
         callbacks = []

@@ -150,10 +150,19 @@ class ForwardCorrectedLoss(nn.Module):
         log_p = F.log_softmax(logits, dim=-1)
         # the buffer follows the logits (a loss that an accelerator left on the CPU)
         log_transition = self.log_transition.to(logits.device)
-        return torch.logsumexp(log_p.unsqueeze(-1) + log_transition, dim=1)
+        # (..., K) -> (..., K, 1) + (K, K), summed over the clean class; (batch, members, K) too
+        return torch.logsumexp(log_p.unsqueeze(-1) + log_transition, dim=-2)
 
     def forward(self, input, target, weight=None):
         return self.loss(self.noisy_log_proba(input), target, weight)
+
+    def per_sample(self, input, target):
+        """The wrapped loss's per-sample values on ``p @ T`` (for stacked members: per member)."""
+        return self.loss.per_sample(self.noisy_log_proba(input), target)
+
+    def reduce(self, values, weight=None):
+        """The wrapped stacked loss's reduction (``MemberLoss.reduce``)."""
+        return self.loss.reduce(values, weight)
 
     @torch.no_grad()
     def optimal_weight(self, input, target):

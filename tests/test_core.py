@@ -20,8 +20,10 @@ DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 def test_both_estimators_are_siblings_over_the_core():
     assert issubclass(GCEClassifier, BaseGCEClassifier) and issubclass(GCEClassifierCV, BaseGCEClassifier)
     assert not issubclass(GCEClassifierCV, GCEClassifier)
-    # neither refuses a feature of the other: what one lacks, it does not have
-    assert not hasattr(GCEClassifierCV(), "partial_fit") and "noise_correction" not in GCEClassifierCV().get_params()
+    # neither refuses a feature of the other: what they share is the core's, what one lacks it does not have
+    for name in ("noise_correction", "k", "elr_lambda", "early_stopping", "device"):
+        assert name in GCEClassifier().get_params() and name in GCEClassifierCV().get_params()
+    assert not hasattr(GCEClassifierCV(), "partial_fit") and hasattr(GCEClassifier(), "partial_fit")
 
 
 class _FailWhileTheAdditiveModelTrains(Callback):

@@ -216,3 +216,34 @@ def test_forward_after_an_uncorrected_fit_corrects_and_partial_fit_follows_the_p
     assert clf.noise_correction_ is None and not isinstance(clf.criterion_, ForwardCorrectedLoss)
     clf.set_params(noise_correction="forward").partial_fit(X[600:700], y[600:700])  # the matrix of fit
     assert clf.noise_correction_ == "forward" and isinstance(clf.criterion_, ForwardCorrectedLoss)
+
+
+def test_the_one_pass_grid_corrects_directed_noise_from_out_of_fold_probabilities(pairflip_digits):
+    from sklearn_gce import GCEClassifierCV, directed_flip_rate
+    from sklearn_gce._correction import MeanWithUncorrected
+
+    X, y_noisy, T, X_test, y_test = pairflip_digits
+    params = dict(qs=(0.9,), losses=("gce",), max_epochs=15, random_state=0, cv=3)
+    auto = GCEClassifierCV(**params).fit(X, y_noisy)  # 'auto' is the default here too
+    plain = GCEClassifierCV(noise_correction=None, **params).fit(X, y_noisy)
+    # estimated from members that never trained on the rows: the direction is found
+    assert directed_flip_rate(auto.transition_matrix_) > 0.2
+    assert np.abs(auto.transition_matrix_ - T).mean() < 0.05
+    assert auto.noise_correction_ == "forward" and isinstance(auto.module_, MeanWithUncorrected)
+    assert isinstance(auto.criterion_, ForwardCorrectedLoss) and not hasattr(plain, "transition_matrix_")
+    assert auto.score(X_test, y_test) > plain.score(X_test, y_test) + 0.05
+    # the choice was made again, on the mean of both passes, and predicts with it
+    members = auto.predict_member_proba(X_test)
+    np.testing.assert_allclose(auto.predict_proba(X_test), members[:, auto.predicting_members_].mean(1), atol=1e-6)
+
+
+def test_forward_correction_of_the_one_pass_grid_without_folds(pairflip_digits):
+    from sklearn_gce import GCEClassifierCV
+
+    X, y_noisy, _, X_test, _ = pairflip_digits
+    clf = GCEClassifierCV(qs=(0.7,), losses=("gce", "truncated"), noise_correction="forward", max_epochs=8,
+                          prune_start=3, prune_every=3, random_state=0).fit(X, y_noisy)
+    assert clf.noise_correction_ == "forward" and isinstance(clf.criterion_, ForwardCorrectedLoss)
+    assert clf.transition_matrix_.shape == (10, 10) and clf.member_label_issues_.shape == (len(X), 2)
+    members = clf.predict_member_proba(X_test)
+    np.testing.assert_allclose(clf.predict_proba(X_test), members[:, clf.predicting_members_].mean(1), atol=1e-6)
