@@ -175,9 +175,11 @@ def with_core_parameters(cls):
 class BaseGCEClassifier(ClassifierMixin, NeuralNet):
     """The training core of the package's estimators; not used directly.
 
-    Subclasses define ``__init__`` (their parameters), ``_default_module``,
-    ``_make_criterion``, ``_own_callbacks`` and ``fit``; see the module
-    docstring.
+    Subclasses define ``__init__`` (their own parameters), ``fit``,
+    ``_default_module``, ``_make_criterion``, ``_mean_penalty`` and
+    ``_own_callbacks``, and may define ``_after_training``,
+    ``_scoring_callbacks``, ``_model_axis`` and ``_probabilities``; see the
+    module docstring and ``docs/architecture.rst``.
     """
 
     # The parameters both estimators share; each adds its own.
@@ -408,12 +410,10 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
     @property
     def partial_fit(self):
         # skorch's NeuralNet.partial_fit would train on raw data, past the
-        # validation and encoding above: an estimator of the package offers
-        # its own (GCEClassifier) or none (GCEClassifierCV, whose choice needs
-        # the rows that fit holds out).
+        # validation and encoding above: an estimator offers its own or none.
         raise AttributeError(
-            f"{type(self).__name__} has no partial_fit: it chooses among its members on the rows "
-            "that fit holds out. Use GCEClassifier(q=..., loss=...) with the chosen setting."
+            f"{type(self).__name__} has no partial_fit: its fit needs every row at once. "
+            "GCEClassifier trains in chunks."
         )
 
     # ------------------------------------------------------------ training
@@ -497,7 +497,7 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         return self._after_training(data)
 
     def _after_training(self, data):
-        """What the estimator does with a trained network (``GCEClassifierCV`` chooses)."""
+        """What the estimator does with each trained network (a choice among its members, say)."""
         return self
 
     def _proba_for_the_estimate(self, data):
@@ -586,6 +586,14 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         (TF-IDF text, one-hot codes of many categories).
         """
         return bool(getattr(self, "_sparse_input_", False)) or self._n_inputs_ > _WIDE_INPUTS
+
+    def _network_defaults(self):
+        """Options of the default network that depend on the data; the user's ``module__*`` win over them.
+
+        Sparse or very wide X (TF-IDF text): no per-column embedding (16
+        ramps x 8 numbers for each of tens of thousands of columns).
+        """
+        return {"numeric_embedding": None} if self._wide_input() else {}
 
     def _table_layout(self):
         """The blocks of an encoded table, for the network: which columns are numeric, which codes."""
@@ -771,20 +779,20 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         state = batch.state
         weight = state.weight_of(batch.rows, training)
         labels = state.targets_of(batch.rows)
-        side = self._side_by_side_dim(y_pred)
+        side = self._model_axis(y_pred)
         outputs = (y_pred,) if side is None else y_pred.unbind(side)
         loss = sum(self.get_loss(out, labels, X=X, training=training, sample_weight=weight) for out in outputs)
         if training and self.elr_lambda > 0:
             # Per-sample moving averages, addressed by the rows of the batch
-            # (one per model side by side).
+            # (one per model, see _model_axis).
             targets = state.elr_targets(y_pred.shape[1:])
             penalty = early_learning_penalty(y_pred, targets, batch.rows.to(targets.device), self.elr_beta)
             penalties = (penalty,) if side is None else penalty.unbind(side)
             loss = loss + self.elr_lambda * sum(self._mean_penalty(p, weight) for p in penalties)
         return loss
 
-    def _side_by_side_dim(self, y_pred):
-        """The dimension of ``y_pred`` along which models side by side are each trained with the loss, or None."""
+    def _model_axis(self, y_pred):
+        """The dimension along which ``y_pred`` holds several models' logits, each trained with the loss, or None."""
         return None
 
     def _mean_penalty(self, penalty, weight):

@@ -46,8 +46,8 @@ class GCEClassifier(BaseGCEClassifier):
     module : torch.nn.Module class or instance, default=None
         The network; it must return logits of shape ``(n_samples, n_classes)``.
         ``None`` builds an :class:`~sklearn_gce.MLP` with ``n_features`` and
-        ``n_classes`` from the data, and with an additive member
-        (``additive_member=True``): an additive model (one learned
+        ``n_classes`` from the data, and an additive model beside it
+        (``additive_member=True``; one learned
         piecewise-linear function per feature, summed) trained beside the
         MLP. A fit that holds out rows trains the MLP, then the additive
         model, each with its own early stopping, and predicts the mean of
@@ -357,7 +357,7 @@ class GCEClassifier(BaseGCEClassifier):
         else:
             self._skorch_loop(data)
             if has_additive_model(self.module_) and not hasattr(self, "network_choice_"):
-                self._predict_with("mean")  # trained side by side: no hold-out to choose on
+                self._predict_with("mean")  # trained together: no hold-out to choose on
         self.label_issues_ = self._pruned_rows(data)
 
     def _train_mlp_then_additive(self, data):
@@ -391,11 +391,8 @@ class GCEClassifier(BaseGCEClassifier):
 
     # ------------------------------------------------- the estimator's own
     def _default_module(self, **sizes):
-        # Sparse or very wide X (TF-IDF text): no per-column embedding (16
-        # ramps x 8 numbers for each of tens of thousands of columns) and no
-        # additive model beside the MLP. The user's module__* options win.
-        wide = self._wide_input()
-        defaults = {"additive_member": not wide, **({"numeric_embedding": None} if wide else {})}
+        # No additive model beside the MLP on sparse or very wide X either.
+        defaults = {"additive_member": not self._wide_input(), **self._network_defaults()}
         return MLP(**sizes, **{**defaults, **self.get_params_for("module")})
 
     def _make_criterion(self, options):
@@ -415,10 +412,9 @@ class GCEClassifier(BaseGCEClassifier):
             callbacks.append(("truncation_pruning", TruncationPruning()))
         return callbacks
 
-    def _side_by_side_dim(self, y_pred):
+    def _model_axis(self, y_pred):
         # The default network in training returns the MLP's and the additive
-        # model's logits side by side, (batch, 2, classes): each model is
-        # trained with the loss on its own.
+        # model's logits, (batch, 2, classes): each is trained with the loss on its own.
         return 1 if y_pred.ndim == 3 else None
 
     def _mean_penalty(self, penalty, weight):

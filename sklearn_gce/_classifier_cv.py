@@ -1,4 +1,4 @@
-"""``GCEClassifierCV``: a grid of ``q`` values and losses trained in one pass, then chosen on the hold-out."""
+"""``GCEClassifierCV``: a grid of ``q`` values and losses trained in one pass, chosen on the hold-out or, cross-fitted, out of fold."""
 
 import warnings
 from numbers import Integral, Real
@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseGCEClassifier, softmax, with_core_parameters
-from ._member_stopping import MemberEarlyStopping, holdout_member_probabilities
+from ._member_stopping import MemberEarlyStopping, holdout_member_probabilities, shares_weights
 from ._pruning import TruncationPruning
 from ._stacked import MemberAverage, MemberLoss, MemberMLP, member_slices
 from .losses import LOSSES, Q_LOSSES, loss_grid
@@ -68,7 +68,10 @@ class GCEClassifierCV(BaseGCEClassifier):
         ``n_features`` and ``n_classes``), returns logits of shape ``(batch,
         n_members, n_classes)``, and has every parameter and buffer stacked
         with the member as first dimension, except those named in its
-        attribute ``shared_state`` (a tuple of state-dict keys).
+        attribute ``shared_state`` (a tuple of state-dict keys). With
+        ``cv``, ``n_members`` counts every fold's members too, and no
+        trained weight may be shared (a shared trunk would see every fold's
+        labels).
     qs : sequence of float, default=(0.3, 0.5, 0.7, 0.9, 1.0)
         Exponents of the Lq losses, each in ``(0, 1]``.
     losses : sequence of str, default=('gce', 'truncated')
@@ -128,9 +131,9 @@ class GCEClassifierCV(BaseGCEClassifier):
         the largest other class's, rescaled to ``[0, 1]``.
     noise_correction : {None, 'forward', 'auto'}, default='auto'
         As for :class:`~sklearn_gce.GCEClassifier`, decided once for all
-        members: the transition matrix is estimated from the chosen
-        setting's probabilities of the training rows (out of fold with
-        ``cv``); where it corrects, every member trains again through it and
+        members: the transition matrix is estimated from the predicting
+        members' probabilities of the training rows (the chosen setting's,
+        or the ensemble's; out of fold with ``cv``); where it corrects, every member trains again through it and
         the choice is made again, on the mean of both passes under
         ``'auto'``.
     k, prune_start, prune_every, max_epochs, early_stopping, validation_fraction, n_iter_no_change, elr_lambda, elr_beta, lr, batch_size, optimizer, device, random_state, verbose, callbacks, train_split, criterion, **kwargs
@@ -146,11 +149,13 @@ class GCEClassifierCV(BaseGCEClassifier):
         One entry per setting, in the order ``losses`` x ``qs``:
         ``params`` (dicts), ``param_loss``, ``param_q`` (masked where the
         loss has no q), ``holdout_score`` (accuracy on the noisy hold-out of
-        the setting's averaged members), ``rank_holdout_score``,
+        the setting's averaged members; with ``cv``, on every row, out of
+        fold), ``rank_holdout_score``,
         ``best_epoch`` (mean over the setting's members),
         ``stopped_behind`` (whether the race stopped it, see
         ``n_iter_no_change_behind``), ``n_epochs`` (how many it trained)
-        and ``n_label_issues`` (rows pruned by the setting's first member).
+        and ``n_label_issues`` (rows pruned by the setting's first member;
+        with ``cv``, over every row, its own fold's included).
     best_index_ : int
         Index in ``cv_results_`` of the chosen setting (the highest
         ``holdout_score``; ties go to the first).
@@ -271,7 +276,11 @@ class GCEClassifierCV(BaseGCEClassifier):
 
     @property
     def _n_members(self):
-        return len(self._settings()) * self.ensemble_size * self._n_folds()
+        return len(self._settings()) * self._members_per_setting()
+
+    def _members_per_setting(self):
+        """A setting's members: its copies (``ensemble_size``), times the folds with ``cv``."""
+        return self.ensemble_size * self._n_folds()
 
     def _n_folds(self):
         """Members per setting and copy: one per fold with ``cv``, else one."""
@@ -319,7 +328,9 @@ class GCEClassifierCV(BaseGCEClassifier):
                 if self.train_split:
                     raise ValueError("Set cv or train_split, not both: each chooses the rows the members "
                                      "are validated on.")
-                self.fold_ = self._folds(targets, seed)
+                if not (warm and len(getattr(self, "fold_", ())) == len(targets)):
+                    # a warm fit keeps its folds: no member is validated on rows it trained on
+                    self.fold_ = self._folds(targets, seed)
                 hold_out = _EveryRow()
             else:
                 hold_out = self._hold_out(targets, seed)
@@ -366,7 +377,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         stopping.dataset_valid_ = None  # the training data stays out of the fitted model's pickle
         proba, targets, weight = holdout_member_probabilities(self, valid)
         # the members of a setting: its copies, and with cv each copy's folds
-        size = self.ensemble_size * self._n_folds()
+        size = self._members_per_setting()
         if self.cv is None:
             by_setting = proba.reshape(len(proba), len(settings), size, -1).mean(2)
         else:  # each row's probabilities from the members of its fold: out of fold
@@ -399,16 +410,12 @@ class GCEClassifierCV(BaseGCEClassifier):
             "n_label_issues": issues[:, ::size].sum(0),
         }
         chosen = np.arange(self.best_index_ * size, (self.best_index_ + 1) * size)
-        if self.ensemble:
-            self.predicting_members_ = ensemble
-            flagged = [m for m in ensemble if self.members_[m]["loss"] == "truncated"]
-        else:
-            self.predicting_members_ = chosen
-            flagged = chosen
+        self.predicting_members_ = ensemble if self.ensemble else chosen
         if self.cv is not None:
             settings_kept = np.sort(ranked) if self.ensemble else [self.best_index_]
             self._set_label_quality(by_setting[:, settings_kept].mean(1), targets)
             return
+        flagged = [m for m in ensemble if self.members_[m]["loss"] == "truncated"] if self.ensemble else chosen
         votes = issues[:, flagged].sum(1) if len(flagged) else np.zeros(len(issues))
         self.label_issues_ = votes * 2 > max(len(flagged), 1)
 
@@ -443,7 +450,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         return self
 
     def _default_module(self, **sizes):
-        return MemberMLP(**sizes, n_members=self._n_members, **self.get_params_for("module"))
+        return MemberMLP(**sizes, n_members=self._n_members,
+                         **{**self._network_defaults(), **self.get_params_for("module")})
 
     def _module_sizes(self):
         return {"n_members": self._n_members}
@@ -454,6 +462,12 @@ class GCEClassifierCV(BaseGCEClassifier):
             raise ValueError(
                 f"GCEClassifierCV's module must have n_members={n} (one per setting and copy); "
                 f"got {getattr(module, 'n_members', None)!r}."
+            )
+        if self.cv is not None and shares_weights(module):
+            raise ValueError(
+                "With cv, every member must have weights of its own: a trunk shared by the members "
+                "(module__shared_blocks > 0) trains on every fold's labels, so no probability would "
+                "be out of fold. Set module__shared_blocks=0 or cv=None."
             )
         wrong = [name for name, t in member_slices(module).items() if t.ndim == 0 or t.shape[0] != n]
         if wrong:
@@ -466,17 +480,17 @@ class GCEClassifierCV(BaseGCEClassifier):
         return "qs" if name == "q" else name
 
     def _make_criterion(self, options):
-        per_setting = self.ensemble_size * self._n_folds()
-        members = [(s["loss"], s.get("q", 1.0)) for s in self._settings() for _ in range(per_setting)]
+        members = [(s["loss"], s.get("q", 1.0)) for s in self._settings() for _ in range(self._members_per_setting())]
         return self._corrected(MemberLoss(members, k=self.k, **options))
 
     def _own_callbacks(self):
         callbacks = []
         if isinstance(self.early_stopping, (bool, np.bool_)) and isinstance(self.n_iter_no_change, Integral):
             behind = None if self.ensemble else self.n_iter_no_change_behind
-            size = self.ensemble_size if isinstance(self.ensemble_size, Integral) else 1
-            if isinstance(self.cv, Integral) or hasattr(self.cv, "get_n_splits"):
-                size *= self._n_folds()  # a setting's members race as one
+            try:  # a setting's members race as one (read by get_params before fit validates)
+                size = int(self._members_per_setting())
+            except (TypeError, ValueError):
+                size = 1
             callbacks.append(("member_early_stopping", MemberEarlyStopping(
                 self.n_iter_no_change, stop_early=bool(self.early_stopping),
                 patience_behind=behind if isinstance(behind, Integral) else None, group_size=size)))
@@ -507,8 +521,12 @@ class GCEClassifierCV(BaseGCEClassifier):
         check_is_fitted(self)
         return self._predict_proba(X, softmax)
 
+    def _run_training(self, data, reinitialize):
+        self.__dict__.pop("predicting_members_", None)  # while training, scorers see every member
+        super()._run_training(data, reinitialize)
+
     def _probabilities(self):
         members = getattr(self, "predicting_members_", None)
         if members is None:  # while training: every member
-            members = np.arange(self.module_.n_members)
+            members = np.arange(self._n_members)
         return MemberAverage(members)

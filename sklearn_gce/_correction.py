@@ -80,7 +80,7 @@ def directed_flip_rate(transition_matrix):
     classes. Clean labels and symmetric noise give 0 (their wrong labels are
     spread evenly); pair-flip noise at rate ``r`` gives ``r (K - 2) / (K - 1)``.
     It is what forward correction can undo and a robust loss cannot:
-    :class:`GCEClassifier` with ``noise_correction='auto'`` corrects when
+    ``GCEClassifier`` and ``GCEClassifierCV`` with ``noise_correction='auto'`` correct when
     the estimated matrix's rate is above 0.15. Two classes always give 0 (their
     one wrong label has nowhere else to go).
 
@@ -213,7 +213,7 @@ class MeanWithUncorrected(nn.Module):
 class NoiseCorrection:
     """What ``noise_correction`` asks of one ``fit``: estimate the noise, decide, and correct.
 
-    ``GCEClassifier.fit`` trains a first network as configured whenever
+    The estimators' ``fit`` (``_base._train_correcting``) trains a first network whenever
     :meth:`estimates` says so, hands its probabilities of the training rows
     to :meth:`estimate`, and trains again through the matrix where
     :meth:`corrects`. Under ``'auto'`` the first network is kept and

@@ -95,7 +95,7 @@ class MemberEarlyStopping(Callback):
         sums, total = self._sums
         loss, accuracy = sums / total.clamp_min(torch.finfo(sums.dtype).tiny)
         epoch = len(net.history)
-        if _shares_weights(net.module_):
+        if shares_weights(net.module_):
             loss = loss.sum().expand_as(loss)
         if self.stop_early:
             threshold = self.best_loss_ * (1 - _THRESHOLD)
@@ -118,7 +118,7 @@ class MemberEarlyStopping(Callback):
         if not self.stop_early:
             return
         done = (self.misses_ >= self.patience) | self.stopped_behind_
-        if self.patience_behind is not None and not _shares_weights(net.module_):
+        if self.patience_behind is not None and not shares_weights(net.module_):
             self.stopped_behind_ |= self._behind(done)
             done |= self.stopped_behind_
         net.history.record("n_members_training", int((~done).sum()))
@@ -127,7 +127,7 @@ class MemberEarlyStopping(Callback):
                 print(f"Stopping: every member has stopped ({self.patience} epochs without improving its "
                       "valid_loss, or fewer when it trailed).")
             raise KeyboardInterrupt  # how skorch's EarlyStopping ends training
-        if bool(done.any()) and not _shares_weights(net.module_):
+        if bool(done.any()) and not shares_weights(net.module_):
             # Members that have stopped keep their best weights aside: train the others only.
             _set_active(net.module_, torch.nonzero(~done).flatten())
 
@@ -143,7 +143,7 @@ class MemberEarlyStopping(Callback):
 
     @torch.no_grad()
     def _keep_weights(self, module, improved):
-        if _shares_weights(module):
+        if shares_weights(module):
             if bool(improved.any()):
                 self.best_weights_ = {k: t.detach().clone() for k, t in module.state_dict().items()}
             return
@@ -161,7 +161,7 @@ class MemberEarlyStopping(Callback):
         _set_active(net.module_, None)
         if self.best_weights_ is None:
             return
-        if _shares_weights(net.module_):
+        if shares_weights(net.module_):
             net.module_.load_state_dict(self.best_weights_)
             return
         for name, t in member_slices(net.module_).items():
@@ -174,7 +174,7 @@ def _set_active(module, members):
         setter(members)
 
 
-def _shares_weights(module):
+def shares_weights(module):
     """Whether the members of ``module`` share trained weights (a trunk)."""
     shared = set(getattr(module, "shared_state", ()))
     return any(name in shared for name, _ in module.named_parameters())

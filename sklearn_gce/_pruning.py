@@ -51,8 +51,9 @@ class TruncationPruning(Callback):
     :func:`reoptimise_weights`. A training call that begins past ``start``
     (``partial_fit`` on a new chunk, ``warm_start``, a fit resumed from a
     checkpoint) re-optimises at its first epoch, so that its rows never
-    train with stale or missing weights. ``GCEClassifier`` adds this callback
-    itself when ``loss='truncated'`` and reads ``start``, ``every`` and ``k``
+    train with stale or missing weights. ``GCEClassifier`` (and
+    ``GCEClassifierCV``, for its truncated members) adds this callback itself
+    when a loss is ``'truncated'`` and reads ``start``, ``every`` and ``k``
     from its own parameters.
     """
 

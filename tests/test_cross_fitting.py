@@ -111,3 +111,25 @@ def test_without_cv_nothing_changes_and_the_truncated_flags_keep_their_meaning(d
                           random_state=0).fit(X[:500], y_noisy)
     assert not hasattr(clf, "oof_proba_") and not hasattr(clf, "fold_")
     assert clf.label_issues_.sum() > 0 and "fold" not in clf.members_[0]
+
+
+def test_folds_stay_out_of_fold_shared_trunks_refused_and_warm_fits_keep_their_folds(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="shared by the members"):
+        GCEClassifierCV(cv=3, module__shared_blocks=1, **FAST).fit(X[:300], y[:300])
+    clf = GCEClassifierCV(cv=3, **{**FAST, "random_state": None, "max_epochs": 2}, warm_start=True)
+    folds = clf.fit(X[:300], y[:300]).fold_.copy()
+    np.testing.assert_array_equal(clf.fit(X[:300], y[:300]).fold_, folds)
+    # a list of (train, test) splits: the fold members of a setting race as one
+    splits = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X[:300], y[:300]))
+    clf = GCEClassifierCV(cv=splits, qs=(0.5, 1.0), losses=("gce",), max_epochs=2, random_state=0)
+    assert dict(clf._default_callbacks)["member_early_stopping"].group_size == 3
+    assert len(clf.fit(X[:300], y[:300]).members_) == 6
+
+
+def test_the_grid_on_sparse_input_has_no_per_column_embedding(digits):
+    from scipy import sparse
+
+    X, y = digits
+    clf = GCEClassifierCV(cv=3, **{**FAST, "max_epochs": 2}).fit(sparse.csr_matrix(X[:300]), y[:300])
+    assert clf.module_.n_bins == 0 and not hasattr(clf.module_, "embedding_weight")
