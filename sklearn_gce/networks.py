@@ -60,9 +60,9 @@ def _fit_sparse_input_scaling(module, X):
     at zero, absent entries add nothing to the first layer, and the batch
     could be multiplied as a sparse matrix. Centring would gain nothing: a
     shift of the inputs is a shift of the first layer's bias. Dividing by
-    the largest magnitude instead (``MaxAbsScaler``) learnt much more slowly
-    on TF-IDF matrices (``benchmarks/results/sparse.md``), and under label
-    noise the held-out loss stops such fits before they learn.
+    the largest magnitude instead (``MaxAbsScaler``) learnt far more slowly
+    on TF-IDF matrices: under label noise, early stopping on the noisy
+    hold-out then ends the fit before it has learnt much.
     """
     X = sparse.csr_matrix(X, dtype=np.float32)
     n_dense = len(module.input_mean)

@@ -152,6 +152,10 @@ def test_gce_classifier_cv_on_sparse_input():
     cv = GCEClassifierCV(qs=(0.7, 1.0), losses=("gce",), **FAST).fit(X, y)
     np.testing.assert_allclose(cv.predict_proba(X), cv.predict_proba(X.toarray()), rtol=1e-5, atol=1e-6)
     assert cv.score(X, y) > 0.4
+    assert cv.module_.n_bins == 0  # no per-column embedding on sparse input
+    assert not cv.module_.input_mean.any()
+    embedded = GCEClassifierCV(qs=(0.7,), losses=("gce",), module__numeric_embedding="piecewise_linear", **FAST)
+    assert embedded.fit(X, y).module_.n_bins == 16
 
 
 def test_pipeline_after_tfidf_with_string_labels():
