@@ -7,7 +7,6 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 import torch
 from sklearn.exceptions import NotFittedError
 from skorch.callbacks import Callback
@@ -28,7 +27,6 @@ BAD_INPUTS = {
     "empty X": (X[:0], Y[:0], ValueError, "0 sample"),
     "single class": (X, np.zeros(40), ValueError, "at least 2 classes.*only one class: 0.0"),
     "regression target": (X, RNG.rand(40), ValueError, "Unknown label type: continuous"),
-    "sparse X": (sp.csr_matrix(X), Y, TypeError, r"Sparse data was passed.*toarray"),
     # (string, category and boolean columns are encoded: see tests/test_tabular.py)
     "datetime column": (
         pd.DataFrame({"when": pd.date_range("2020-01-01", periods=40), "size": X[:, 0]}),

@@ -1,7 +1,6 @@
 """Sparse input (TF-IDF text, one-hot codes): kept sparse, made dense a batch at a time."""
 
 import numpy as np
-import pytest
 import torch
 from imblearn.pipeline import make_pipeline as make_imblearn_pipeline
 from scipy import sparse
