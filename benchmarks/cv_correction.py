@@ -52,7 +52,6 @@ import os
 import shlex
 import sys
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -97,13 +96,7 @@ def run_fit(dataset, noise, rate, seed, method):
     ds = B.load(dataset)
     X_tr, X_te, y_tr, y_te = B.split_and_preprocess(ds, seed)
     y_noisy, realised = B.inject(noise, rate, y_tr, seed, ds.n_classes, X=X_tr)
-    est = METHODS[method](seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t0 = time.perf_counter()
-        est.fit(X_tr, y_noisy)
-        fit_s = time.perf_counter() - t0
-        acc = float(np.mean(est.predict(X_te) == y_te))
+    acc, fit_s, est = B.fit_score(lambda: METHODS[method](seed), X_tr, y_noisy, X_te, y_te, return_estimator=True)
     T = getattr(est, "transition_matrix_", None)
     return {"dataset": dataset, "noise": noise, "rate": rate, "seed": seed, "method": method,
             "accuracy": acc, "fit_seconds": fit_s, "task_seconds": time.perf_counter() - t_task,

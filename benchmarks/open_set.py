@@ -61,7 +61,6 @@ import os
 import shlex
 import sys
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -183,13 +182,8 @@ def _task(dataset, rate, labels, seed, method, quick=False):
     A_tr = pre.transform(X_tr).astype(np.float32)
     A_te = pre.transform(X_te).astype(np.float32)
 
-    est = make_method(method, seed, quick)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t0 = time.perf_counter()
-        est.fit(A_tr, y_tr)
-        fit_s = time.perf_counter() - t0
-        acc = float(np.mean(est.predict(A_te) == y_te))
+    acc, fit_s, est = B.fit_score(lambda: make_method(method, seed, quick), A_tr, y_tr, A_te, y_te,
+                                  return_estimator=True)
 
     row = dict(dataset=dataset, rate=rate, labels=labels, seed=seed, method=method, accuracy=acc,
                fit_seconds=fit_s, n_train=len(y_tr), n_replaced=int(replaced.sum()),
