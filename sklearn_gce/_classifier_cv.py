@@ -11,6 +11,7 @@ from sklearn.model_selection import ParameterGrid, StratifiedKFold, check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from torch.utils.data import Subset
 
 from ._base import BaseGCEClassifier, softmax, with_core_parameters
 from ._member_stopping import MemberEarlyStopping, holdout_member_probabilities, shares_weights
@@ -21,10 +22,15 @@ from .losses import LOSSES, Q_LOSSES, loss_grid
 __all__ = ["GCEClassifierCV"]
 
 class _EveryRow:
-    """The validation split of cross-fitting: every row, each member scoring the rows of its own fold."""
+    """The validation split of cross-fitting: every row, each member scoring the rows of its own fold.
+
+    The validation rows go fold after fold, so that a batch holds the rows
+    of one fold (two where it straddles) and computes its members alone.
+    """
 
     def __call__(self, dataset, y=None, **fit_params):
-        return dataset, dataset
+        by_fold = np.argsort(dataset.state._row_fold.cpu().numpy(), kind="stable")
+        return dataset, Subset(dataset, by_fold)
 
 
 @with_core_parameters
@@ -372,8 +378,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         ``issues``: each member's pruned rows, ``(n_samples, n_members)``.
         """
         stopping = dict(self.callbacks_)["member_early_stopping"]
-        # without a validation set (too few rows), on the training rows
-        valid = stopping.dataset_valid_ if stopping.dataset_valid_ is not None else data
+        # without a validation set (too few rows), on the training rows; with cv, every row in order
+        valid = stopping.dataset_valid_ if stopping.dataset_valid_ is not None and self.cv is None else data
         stopping.dataset_valid_ = None  # the training data stays out of the fitted model's pickle
         proba, targets, weight = holdout_member_probabilities(self, valid)
         # the members of a setting: its copies, and with cv each copy's folds
@@ -520,6 +526,17 @@ class GCEClassifierCV(BaseGCEClassifier):
         """
         check_is_fitted(self)
         return self._predict_proba(X, softmax)
+
+    def validation_step(self, batch, **fit_params):
+        evaluate = getattr(self.module_, "set_evaluated_members", None)
+        if self.cv is None or not callable(evaluate) or getattr(batch, "state", None) is None:
+            return super().validation_step(batch, **fit_params)
+        # each member is validated on its own fold's rows: compute only the members of this batch's folds
+        evaluate(batch.state.members_validated_on(batch.rows))
+        try:
+            return super().validation_step(batch, **fit_params)
+        finally:
+            evaluate(None)
 
     def _run_training(self, data, reinitialize):
         self.__dict__.pop("predicting_members_", None)  # while training, scorers see every member

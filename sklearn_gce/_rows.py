@@ -153,6 +153,11 @@ class SampleState:
             self._row_fold = torch.as_tensor(folds[0], dtype=torch.long, device=self.targets.device)
             self._member_fold = torch.as_tensor(folds[1], dtype=torch.long, device=self.targets.device)
 
+    def members_validated_on(self, rows):
+        """With folds, the members whose fold holds one of ``rows``: those validated on them."""
+        folds = self._row_fold[self._on_device(rows)].unique()
+        return torch.nonzero(torch.isin(self._member_fold, folds)).flatten()
+
     def elr_targets(self, shape):
         """The early-learning regularisation's moving-average targets: ``(n_samples, *shape)``.
 

@@ -35,12 +35,21 @@ def _uniform(shape, bound):
 
 
 class _Stacked(nn.Module):
-    """A module whose weights stack the members; in training, ``active`` (indices or None) selects some."""
+    """A module whose weights stack the members; ``active`` (training) or ``evaluated`` (evaluation) selects some.
+
+    Both are member indices, or None for every member.
+    """
 
     active = None
+    evaluated = None
+
+    def computed(self):
+        """The members this forward pass computes (None: all)."""
+        return self.active if self.training else self.evaluated
 
     def pick(self, tensor):
-        return tensor if self.active is None or not self.training else tensor[self.active]
+        members = self.computed()
+        return tensor if members is None else tensor[members]
 
 
 class _MemberLinear(_Stacked):
@@ -141,15 +150,28 @@ class MemberMLP(_Stacked):
         In training mode the others' logits are zeros, with no gradient:
         members that have stopped (early stopping keeps their best weights
         aside) cost nothing. Evaluation (validation, prediction, the
-        truncated loss's re-weighting) computes every member.
+        truncated loss's re-weighting) computes every member, unless
+        :meth:`set_evaluated_members` says otherwise.
         """
-        active = None if members is None else torch.as_tensor(members, dtype=torch.long,
-                                                              device=self.layers[0].weight.device)
-        if active is not None and len(active) == self.n_members:
-            active = None
+        self._set_members("active", members)
+
+    def set_evaluated_members(self, members):
+        """Compute only ``members`` (indices; ``None``: all) in evaluation mode until called again.
+
+        The others' logits are zeros. Cross-fitting validates each member on
+        the rows of its own fold only, so a batch of one fold's rows needs
+        that fold's members alone.
+        """
+        self._set_members("evaluated", members)
+
+    def _set_members(self, name, members):
+        members = None if members is None else torch.as_tensor(members, dtype=torch.long,
+                                                               device=self.layers[0].weight.device)
+        if members is not None and len(members) == self.n_members:
+            members = None
         for module in self.modules():
             if isinstance(module, _Stacked):
-                module.active = active
+                setattr(module, name, members)
 
     def __init__(self, n_features, n_classes, n_members=1, *, shared_blocks=0, **options):
         unknown = sorted(set(options) - set(_MLP_OPTIONS))
@@ -276,11 +298,12 @@ class MemberMLP(_Stacked):
         return self._all_members(h)
 
     def _all_members(self, h):
-        """``(members, batch, classes)`` of the active members to ``(batch, n_members, classes)``."""
-        if self.active is None or not self.training:
+        """``(members, batch, classes)`` of the computed members to ``(batch, n_members, classes)``."""
+        members = self.computed()
+        if members is None:
             return h.transpose(0, 1)
         out = h.new_zeros(h.shape[1], self.n_members, h.shape[2])
-        out[:, self.active] = h.transpose(0, 1)
+        out[:, members] = h.transpose(0, 1)
         return out
 
 

@@ -133,3 +133,32 @@ def test_the_grid_on_sparse_input_has_no_per_column_embedding(digits):
     X, y = digits
     clf = GCEClassifierCV(cv=3, **{**FAST, "max_epochs": 2}).fit(sparse.csr_matrix(X[:300]), y[:300])
     assert clf.module_.n_bins == 0 and not hasattr(clf.module_, "embedding_weight")
+
+
+def test_each_member_is_validated_on_its_own_fold_alone(digits, monkeypatch):
+    from sklearn_gce import MemberMLP
+
+    X, y = digits
+    X, y = X[:400], y[:400]
+    computed, forward = [], MemberMLP.forward
+
+    def recording(self, X):
+        computed.append((self.training, self.layers[0].computed()))
+        return forward(self, X)
+
+    monkeypatch.setattr(MemberMLP, "forward", recording)
+    clf = GCEClassifierCV(cv=4, qs=(0.5, 1.0), losses=("gce",), max_epochs=3, early_stopping=False,
+                          noise_correction=None, batch_size=50, random_state=0).fit(X, y)
+    # 3 epochs of 8 validation batches, then the choice's forward pass over every row (all members)
+    evaluation = [members for training, members in computed if not training]
+    validation, after = evaluation[:24], evaluation[24:]
+    assert after and all(m is None for m in after)
+    # 400 rows fold after fold in batches of 50: one fold per batch (two where a batch straddles)
+    assert validation and all(m is not None and len(m) in (2, 4) for m in validation)
+    assert sum(len(m) == 2 for m in validation) >= 3 * 400 // 50 // 2
+    assert clf.module_.layers[0].evaluated is None  # prediction computes every member
+    # what each member scored on its fold in the last epoch is what it predicts there now
+    members = clf.predict_member_proba(X)
+    folds = np.array([m["fold"] for m in clf.members_])
+    accuracy = [np.mean(members[clf.fold_ == f, j].argmax(-1) == y[clf.fold_ == f]) for j, f in enumerate(folds)]
+    np.testing.assert_allclose(clf.history_[-1, "member_valid_acc"], accuracy, atol=1e-6)
