@@ -494,10 +494,14 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         self._train(data, seed, reinitialize=True)
         if first is not None:
             self.module_ = correction.combine(self._unwrapped_module(), first)
-        return self._after_training(data)
+        return self._after_training(data, corrected=True)
 
-    def _after_training(self, data):
-        """What the estimator does with each trained network (a choice among its members, say)."""
+    def _after_training(self, data, corrected=False):
+        """What the estimator does with each trained network (a choice among its members, say).
+
+        ``corrected``: the network was trained through the matrix estimated,
+        in this fit, from the network before it.
+        """
         return self
 
     def _proba_for_the_estimate(self, data):

@@ -194,6 +194,12 @@ class GCEClassifierCV(BaseGCEClassifier):
         With ``cv``: each training row's probabilities from the chosen
         setting's members that never trained on it (those of its fold;
         the ensemble's settings' with ``ensemble``). Columns follow ``classes_``.
+        Where ``noise_correction`` trained again through the estimated
+        matrix (``noise_correction_ == 'forward'``), they, and the per-row
+        results below, are those of the first networks, trained on the
+        labels as given: confident learning estimates the noise from such
+        probabilities itself, and on corrected ones would count it twice.
+        A warm fit that estimates nothing takes them from the network it trains.
     label_quality_ : ndarray of shape (n_samples,)
         With ``cv``: a score in ``[0, 1]`` per training row, low where the
         label is likely wrong (see ``label_quality``).
@@ -361,8 +367,10 @@ class GCEClassifierCV(BaseGCEClassifier):
                                        folds=folds)
         return self._train_correcting(data, seed, targets, warm)
 
-    def _after_training(self, data):
-        self._choose(self._settings(), data, self._pruned_rows(data))
+    def _after_training(self, data, corrected=False):
+        # With cv, the per-row results of a corrected fit stay those of the networks trained on the
+        # labels as given: confident learning estimates the noise from such probabilities itself.
+        self._choose(self._settings(), data, self._pruned_rows(data), label_quality=not corrected)
         return self
 
     def _proba_for_the_estimate(self, data):
@@ -372,10 +380,12 @@ class GCEClassifierCV(BaseGCEClassifier):
     def _holds_out(self):
         return True  # the choice needs held-out rows, with or without early stopping
 
-    def _choose(self, settings, data, issues):
+    def _choose(self, settings, data, issues, label_quality=True):
         """Score each setting on the hold-out; set ``cv_results_``, ``best_*_`` and the predicting members.
 
         ``issues``: each member's pruned rows, ``(n_samples, n_members)``.
+        ``label_quality``: with ``cv``, also set the per-row results from the
+        out-of-fold probabilities.
         """
         stopping = dict(self.callbacks_)["member_early_stopping"]
         # without a validation set (too few rows), on the training rows; with cv, every row in order
@@ -419,7 +429,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         self.predicting_members_ = ensemble if self.ensemble else chosen
         if self.cv is not None:
             settings_kept = np.sort(ranked) if self.ensemble else [self.best_index_]
-            self._set_label_quality(by_setting[:, settings_kept].mean(1), targets)
+            if label_quality:
+                self._set_label_quality(by_setting[:, settings_kept].mean(1), targets)
             return
         flagged = [m for m in ensemble if self.members_[m]["loss"] == "truncated"] if self.ensemble else chosen
         votes = issues[:, flagged].sum(1) if len(flagged) else np.zeros(len(issues))

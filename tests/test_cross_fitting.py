@@ -162,3 +162,18 @@ def test_each_member_is_validated_on_its_own_fold_alone(digits, monkeypatch):
     folds = np.array([m["fold"] for m in clf.members_])
     accuracy = [np.mean(members[clf.fold_ == f, j].argmax(-1) == y[clf.fold_ == f]) for j, f in enumerate(folds)]
     np.testing.assert_allclose(clf.history_[-1, "member_valid_acc"], accuracy, atol=1e-6)
+
+
+def test_after_a_correction_the_per_row_results_are_those_of_the_networks_trained_on_the_given_labels(digits):
+    X, y = digits
+    X, y = X[:600], y[:600]
+    _, y_noisy = LabelNoiseInjector(noise="pairflip", rate=0.3, random_state=0).fit_resample(X, y)
+    plain = GCEClassifierCV(cv=3, noise_correction=None, **{**FAST, "max_epochs": 8}).fit(X, y_noisy)
+    corrected = GCEClassifierCV(cv=3, noise_correction="forward", **{**FAST, "max_epochs": 8}).fit(X, y_noisy)
+    assert corrected.noise_correction_ == "forward"
+    # the first pass of the corrected fit is the plain fit; cleanlab reads its probabilities
+    np.testing.assert_allclose(corrected.oof_proba_, plain.oof_proba_, atol=1e-6)
+    np.testing.assert_array_equal(corrected.label_issues_, plain.label_issues_)
+    pd.testing.assert_frame_equal(corrected.label_report_, plain.label_report_)
+    # while the prediction is the corrected networks'
+    assert np.abs(corrected.predict_proba(X) - plain.predict_proba(X)).max() > 1e-3
