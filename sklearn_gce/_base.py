@@ -49,6 +49,7 @@ from ._pruning import reoptimise_weights
 from ._labels import ClassEncoder
 from ._rows import RowBatch, RowDataset, as_row_batch, batches_on_device, make_iterator, rows_of, state_of
 from ._tabular import TabularEncoder
+from .networks import MLP
 from ._validation import check_labels, check_sample_weight, dataset_labels, validate_features
 
 __all__ = ["BaseGCEClassifier"]
@@ -60,9 +61,14 @@ _MAX_SCALING_ITEMS = 2048
 # Predictions are copied to the host in chunks of about this many numbers.
 _HOST_COPY_ELEMENTS = 2**24
 # Rows of more inputs than this are "wide" (see BaseGCEClassifier._wide_input):
-# at 10,000 columns a per-column embedding of 16 bins into 8 numbers already
-# gives the first layer of 256 units 23 million weights.
+# at 10,000 columns a per-column embedding into 8 numbers already gives the
+# first layer of 256 units 23 million weights.
 _WIDE_INPUTS = 10_000
+# The default network's embedding computes at most this many ramps per row
+# (16 bins of 10,000 columns): rows of more than 2,500 inputs get fewer than
+# its 64 bins.
+_MAX_RAMPS_PER_ROW = 160_000
+_DEFAULT_BINS = inspect.signature(MLP).parameters["n_bins"].default
 
 _SCHEDULE = [Interval(Integral, 1, None, closed="left"), Interval(RealNotInt, 0, 1, closed="neither")]
 
@@ -222,7 +228,7 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         elr_lambda=0.0,
         elr_beta=0.7,
         noise_correction="auto",
-        lr=1e-3,
+        lr=2e-3,
         batch_size=128,
         optimizer=torch.optim.Adam,
         device="auto",
@@ -594,10 +600,15 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
     def _network_defaults(self):
         """Options of the default network that depend on the data; the user's ``module__*`` win over them.
 
-        Sparse or very wide X (TF-IDF text): no per-column embedding (16
-        ramps x 8 numbers for each of tens of thousands of columns).
+        Sparse or very wide X (TF-IDF text): no per-column embedding (its
+        ramps x 8 numbers for each of tens of thousands of columns). Between
+        2,500 and 10,000 inputs, fewer bins than the network's default, so
+        that a row has at most 160,000 ramps.
         """
-        return {"numeric_embedding": None} if self._wide_input() else {}
+        # the bins too where the embedding is off: a user's module__numeric_embedding brings it back
+        n_bins = max(1, _MAX_RAMPS_PER_ROW // max(self._n_inputs_, 1))
+        defaults = {"n_bins": n_bins} if n_bins < _DEFAULT_BINS else {}
+        return {**defaults, "numeric_embedding": None} if self._wide_input() else defaults
 
     def _table_layout(self):
         """The blocks of an encoded table, for the network: which columns are numeric, which codes."""

@@ -128,7 +128,11 @@ class GCEClassifierCV(BaseGCEClassifier):
         and the per-row results ``label_quality_``, ``label_issues_`` (by
         confident learning, for any loss) and ``label_report_`` are set.
         ``GCEClassifierCV(cv=5, qs=(0.8,), losses=("gce",))`` is one
-        setting cross-fitted.
+        setting cross-fitted. Each member is validated on its own fold's rows
+        alone, the validation batches going fold after fold: skorch's
+        ``valid_loss`` in the history then holds, per batch, the loss of
+        that batch's fold's members only (about ``1/k`` of what a batch of
+        every fold would hold); each member's own is ``member_valid_loss``.
     label_quality : {'self_confidence', 'normalized_margin', 'confidence_weighted_entropy'}, default='self_confidence'
         With ``cv``: the score of ``label_quality_``, computed by cleanlab's
         ``get_label_quality_scores`` from the out-of-fold probabilities (low:
@@ -196,8 +200,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         the ensemble's settings' with ``ensemble``). Columns follow ``classes_``.
         Where ``noise_correction`` trained again through the estimated
         matrix (``noise_correction_ == 'forward'``), they, and the per-row
-        results below, are those of the first networks, trained on the
-        labels as given: confident learning estimates the noise from such
+        results below, are those of the first networks (of the setting
+        chosen in that first pass), trained on the labels as given: confident learning estimates the noise from such
         probabilities itself, and on corrected ones would count it twice.
         A warm fit that estimates nothing takes them from the network it trains.
     label_quality_ : ndarray of shape (n_samples,)
@@ -370,7 +374,7 @@ class GCEClassifierCV(BaseGCEClassifier):
     def _after_training(self, data, corrected=False):
         # With cv, the per-row results of a corrected fit stay those of the networks trained on the
         # labels as given: confident learning estimates the noise from such probabilities itself.
-        self._choose(self._settings(), data, self._pruned_rows(data), label_quality=not corrected)
+        self._choose(self._settings(), data, self._pruned_rows(data), per_row=not corrected)
         return self
 
     def _proba_for_the_estimate(self, data):
@@ -380,11 +384,11 @@ class GCEClassifierCV(BaseGCEClassifier):
     def _holds_out(self):
         return True  # the choice needs held-out rows, with or without early stopping
 
-    def _choose(self, settings, data, issues, label_quality=True):
+    def _choose(self, settings, data, issues, per_row=True):
         """Score each setting on the hold-out; set ``cv_results_``, ``best_*_`` and the predicting members.
 
         ``issues``: each member's pruned rows, ``(n_samples, n_members)``.
-        ``label_quality``: with ``cv``, also set the per-row results from the
+        ``per_row``: with ``cv``, also set the per-row results from the
         out-of-fold probabilities.
         """
         stopping = dict(self.callbacks_)["member_early_stopping"]
@@ -429,7 +433,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         self.predicting_members_ = ensemble if self.ensemble else chosen
         if self.cv is not None:
             settings_kept = np.sort(ranked) if self.ensemble else [self.best_index_]
-            if label_quality:
+            if per_row:
                 self._set_label_quality(by_setting[:, settings_kept].mean(1), targets)
             return
         flagged = [m for m in ensemble if self.members_[m]["loss"] == "truncated"] if self.ensemble else chosen

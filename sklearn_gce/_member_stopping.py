@@ -68,6 +68,7 @@ class MemberEarlyStopping(Callback):
         self.best_weights_ = None
         self.dataset_valid_ = None
         _set_active(net.module_, None)
+        _set_members(net.module_, "set_evaluated_members", None)
 
     def on_epoch_begin(self, net, dataset_valid=None, **kwargs):
         self.dataset_valid_ = dataset_valid
@@ -159,6 +160,7 @@ class MemberEarlyStopping(Callback):
     @torch.no_grad()
     def on_train_end(self, net, **kwargs):
         _set_active(net.module_, None)
+        _set_members(net.module_, "set_evaluated_members", None)
         if self.best_weights_ is None:
             return
         if shares_weights(net.module_):
@@ -169,7 +171,12 @@ class MemberEarlyStopping(Callback):
 
 
 def _set_active(module, members):
-    setter = getattr(module, "set_active_members", None)
+    _set_members(module, "set_active_members", members)
+
+
+def _set_members(module, setter, members):
+    """Call ``module.<setter>(members)`` where the module has it (a user's member module may not)."""
+    setter = getattr(module, setter, None)
     if callable(setter):
         setter(members)
 

@@ -124,7 +124,7 @@ class PiecewiseLinearEmbedding(nn.Module):
     ----------
     n_features : int
         Number of input features.
-    n_bins : int, default=16
+    n_bins : int, default=64
         Ramps per feature. Repeated quantiles (discrete or one-hot columns)
         give zero-width bins, which act as steps.
     d_embedding : int, default=8
@@ -141,7 +141,7 @@ class PiecewiseLinearEmbedding(nn.Module):
     torch.Size([5, 6])
     """
 
-    def __init__(self, n_features, n_bins=16, d_embedding=8):
+    def __init__(self, n_features, n_bins=64, d_embedding=8):
         super().__init__()
         if not all(isinstance(v, Integral) and v >= 1 for v in (n_bins, d_embedding)):
             raise ValueError(
@@ -336,9 +336,14 @@ class MLP(nn.Module):
         trees. ``None`` feeds the standardised features only: better on
         smooth continuous data with many uninformative columns (see
         :ref:`benchmarks`), and lighter on wide inputs such as images.
-    n_bins, d_embedding : int, default=16, 8
+    n_bins, d_embedding : int, default=64, 8
         Options of the embedding; ignored without one. ``d_embedding`` is
-        also the size of each category's vector.
+        also the size of each category's vector. 64 bins resolve the values
+        of a column that names a category or a threshold (a prestige score,
+        a distance between two airports) far better than 16 (chosen on the
+        tuning seeds of ``benchmarks/accuracy.py``, see :ref:`benchmarks`);
+        ``GCEClassifier`` and ``GCEClassifierCV`` give rows of more than 2,500
+        inputs fewer.
     n_numeric : int or None, default=None
         How many of the first columns are numeric and get the
         piecewise-linear embedding; ``None``: every column but the
@@ -388,7 +393,7 @@ class MLP(nn.Module):
         activation="relu",
         batch_norm=True,
         numeric_embedding="piecewise_linear",
-        n_bins=16,
+        n_bins=64,
         d_embedding=8,
         n_numeric=None,
         categorical_cardinalities=(),

