@@ -538,6 +538,9 @@ SUCCESSOR_LOSSES = {"NCE+AGCE": "nce_agce", "ANL-CE": "anl_ce", "CEε+MAE": "ce_
 MLP_ALONE = {"module__additive_member": False, "noise_correction": None}
 
 
+PREVIOUS_DEFAULTS = "GCE (lr 1e-3, 16 bins)"
+
+
 def make_methods(seed, names=None, gce_spec=None):
     """``{name: factory}`` for one seed. ``gce_spec`` (see ``parse_gce_params``) overrides
     GCEClassifier's defaults, and sets the plain skorch baseline's training alike."""
@@ -547,6 +550,9 @@ def make_methods(seed, names=None, gce_spec=None):
 
     methods = {
         "GCE (gce)": lambda: GCEClassifier(**{**gp(), "loss": "gce"}, random_state=seed),
+        # the defaults before 0.3 raised the learning rate and the embedding's bins (issue 23)
+        PREVIOUS_DEFAULTS: lambda: GCEClassifier(
+            **{"lr": 1e-3, "module__n_bins": 16, **gp(), "loss": "gce"}, random_state=seed),
         # the default network, never corrected (the default before noise_correction='auto')
         "GCE (no correction)": lambda: GCEClassifier(
             **{**gp(), "loss": "gce", "noise_correction": None}, random_state=seed),

@@ -26,7 +26,9 @@ Test accuracy on CLEAN labels after training on labels corrupted by
   class would stop being the most likely label: symmetric rate >= (K-1)/K,
   pairflip/mapping/instance >= 0.5) are skipped and listed in the report.
 * methods, on the same split and noisy labels: ``GCEClassifier(loss='gce')``
-  (the defaults: the MLP and its additive member), the same on the MLP alone
+  (the defaults: the MLP and its additive member), the defaults before 0.3
+  (``lr=1e-3``, 16 bins per column in the numeric embedding; the report
+  compares the two per table), the same on the MLP alone
   (``module__additive_member=False``, the default network until issue 11),
   ``GCEClassifier(loss='truncated')``, ``GCEClassifier`` on the ``MLP``
   without its numeric embedding (``module__numeric_embedding=None``), plain ``skorch.NeuralNetClassifier``
@@ -89,7 +91,7 @@ from _grid import (BASELINES, BASELINES_BEFORE, CAREFUL_PEERS, HELD_OUT_SEEDS, K
                    SETTING, TREES, TUNING_SEEDS, plan)
 from sklearn_gce import directed_flip_rate  # noqa: E402
 
-METHODS = ["GCE (gce)", "GCE (no correction)", "GCE (MLP alone)", "GCE (truncated)", "GCE (no emb.)", "GCE + forward", "CE + ELR",
+METHODS = ["GCE (gce)", B.PREVIOUS_DEFAULTS, "GCE (no correction)", "GCE (MLP alone)", "GCE (truncated)", "GCE (no emb.)", "GCE + forward", "CE + ELR",
            *B.SUCCESSOR_LOSSES, "skorch CE", "sklearn MLP",
            "LogReg", "HistGB", "CL(LogReg)", *CAREFUL_PEERS, "CL(GCE)"]
 # tables added by issue 23, where gradient-boosted trees lead the network with clean labels
@@ -229,6 +231,48 @@ def careful_peers(df, method="GCE (gce)"):
                                                      for k, v in lost.items()) + ".", ""]
     lines += tree_gap(df, method)
     return lines
+
+
+def previous_defaults(df, method="GCE (gce)", previous=B.PREVIOUS_DEFAULTS):
+    """The defaults against those before 0.3 (``lr=1e-3``, 16 bins): settings won, clean gap to the
+    best tree and fit time, per table, on the same splits and noisy labels."""
+    if not {method, previous} <= set(df.method):
+        return []
+    rows = []
+    for label, seeds in (("all seeds", None), ("tuning seeds", TUNING_SEEDS), ("held-out seed", HELD_OUT_SEEDS)):
+        row = {"seeds": label}
+        for name, m in (("now", method), ("before", previous)):
+            gap, _ = _against(df, m, BASELINES, seeds)
+            if gap.empty:
+                break
+            worst = gap.idxmin()
+            row[f"at or above best peer, {name}"] = f"{int((gap >= -1e-9).sum())}/{len(gap)}"
+            row[f"> 1.0 behind, {name}"] = int((gap < -1.0).sum())
+            row[f"worst, {name}"] = f"{'/'.join(map(str, worst))}: {gap[worst]:+.1f}"
+        else:
+            rows.append(row)
+    accuracy = df.pivot_table(index=KEYS, columns="method", values="accuracy") * 100
+    seconds = df.pivot_table(index=KEYS, columns="method", values="fit_seconds")
+    paired = accuracy[[method, previous]].dropna()
+    gain = (paired[method] - paired[previous]).groupby(level="dataset")
+    clean = df[df.noise == "none"].groupby(["dataset", "method"]).accuracy.mean().unstack("method") * 100
+    trees = [m for m in TREES if m in clean.columns]
+    log_ratio = np.log(seconds[method] / seconds[previous]).dropna().groupby(level="dataset").mean()
+    table = pd.DataFrame({
+        "mean gain, all fits": gain.mean(),
+        "fits better / worse": pd.Series({d: f"{(g > 0).sum()} / {(g < 0).sum()}" for d, g in gain}),
+        "clean gap to best tree, now": clean[method] - clean[trees].max(1),
+        "clean gap, before": clean[previous] - clean[trees].max(1),
+        "fit time, now / before": np.exp(log_ratio),
+    }).dropna(subset=["mean gain, all fits"])
+    return ["## The defaults against those before 0.3", "",
+            f"`{method}` (0.3: `lr=2e-3`, 64 bins per column in the numeric embedding) against `{previous}` "
+            "(the defaults before), same splits and noisy labels; best peer as in the scorecard below "
+            f"({', '.join(BASELINES)}).", "",
+            pd.DataFrame(rows).to_markdown(index=False), "",
+            "Per table (seed-paired; fit time: geometric mean of the per-fit ratios; geometric mean over the "
+            f"tables {np.exp(log_ratio.mean()):.2f}; fits timed in different runs, under load):", "",
+            table.round(2).to_markdown(), ""]
 
 
 def tree_gap(df, method="GCE (gce)"):
@@ -415,6 +459,7 @@ def report(df, skipped, out, gce_note, wall):
                   f"{', '.join(before)} (the peers at their defaults). The last two columns include this "
                   "package's other variants (truncated loss, no numeric embedding, CleanLearning around "
                   "GCEClassifier).", "", gap.round(1).to_markdown(), ""]
+    lines += previous_defaults(df)
     lines += careful_peers(df)
     lines += scorecard(df)
     if "GCE (MLP alone)" in set(df.method):
