@@ -500,14 +500,10 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         self._train(data, seed, reinitialize=True)
         if first is not None:
             self.module_ = correction.combine(self._unwrapped_module(), first)
-        return self._after_training(data, corrected=True)
+        return self._after_training(data)
 
-    def _after_training(self, data, corrected=False):
-        """What the estimator does with each trained network (a choice among its members, say).
-
-        ``corrected``: the network was trained through the matrix estimated,
-        in this fit, from the network before it.
-        """
+    def _after_training(self, data):
+        """What the estimator does with each trained network (a choice among its members, say)."""
         return self
 
     def _proba_for_the_estimate(self, data):

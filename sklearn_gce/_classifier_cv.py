@@ -371,10 +371,8 @@ class GCEClassifierCV(BaseGCEClassifier):
                                        folds=folds)
         return self._train_correcting(data, seed, targets, warm)
 
-    def _after_training(self, data, corrected=False):
-        # With cv, the per-row results of a corrected fit stay those of the networks trained on the
-        # labels as given: confident learning estimates the noise from such probabilities itself.
-        self._choose(self._settings(), data, self._pruned_rows(data), per_row=not corrected)
+    def _after_training(self, data):
+        self._choose(self._settings(), data, self._pruned_rows(data))
         return self
 
     def _proba_for_the_estimate(self, data):
@@ -384,12 +382,10 @@ class GCEClassifierCV(BaseGCEClassifier):
     def _holds_out(self):
         return True  # the choice needs held-out rows, with or without early stopping
 
-    def _choose(self, settings, data, issues, per_row=True):
+    def _choose(self, settings, data, issues):
         """Score each setting on the hold-out; set ``cv_results_``, ``best_*_`` and the predicting members.
 
         ``issues``: each member's pruned rows, ``(n_samples, n_members)``.
-        ``per_row``: with ``cv``, also set the per-row results from the
-        out-of-fold probabilities.
         """
         stopping = dict(self.callbacks_)["member_early_stopping"]
         # without a validation set (too few rows), on the training rows; with cv, every row in order
@@ -433,8 +429,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         self.predicting_members_ = ensemble if self.ensemble else chosen
         if self.cv is not None:
             settings_kept = np.sort(ranked) if self.ensemble else [self.best_index_]
-            if per_row:
-                self._set_label_quality(by_setting[:, settings_kept].mean(1), targets)
+            self._set_label_quality(by_setting[:, settings_kept].mean(1), targets)
             return
         flagged = [m for m in ensemble if self.members_[m]["loss"] == "truncated"] if self.ensemble else chosen
         votes = issues[:, flagged].sum(1) if len(flagged) else np.zeros(len(issues))
