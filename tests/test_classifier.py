@@ -241,8 +241,9 @@ def test_truncated_loss_prunes_the_mislabelled_rows(noisy_digits):
     recall = issues[flipped].mean()
     assert precision > 0.9 and recall > 0.5, (precision, recall)
     pruned = [row.get("n_pruned") for row in clf.history if "n_pruned" in row]
-    # prune_start=0.33, prune_every=0.1 of 40 epochs: epochs 13, 17, ..., 37.
-    assert len(pruned) == 7 and pruned[-1] == issues.sum()
+    # prune_start=0.33, prune_every=0.1 of 40 epochs: epochs 13, 17, ..., 37. The flags are the
+    # rows the final network prunes, three epochs after the last step: nearly the same count.
+    assert len(pruned) == 7 and abs(pruned[-1] - issues.sum()) <= 0.01 * len(y_noisy)
     assert not GCEClassifier(loss="gce", max_epochs=2).fit(X, y_noisy).label_issues_.any()
 
 
