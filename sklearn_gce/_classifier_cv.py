@@ -29,7 +29,7 @@ class _EveryRow:
     """
 
     def __call__(self, dataset, y=None, **fit_params):
-        by_fold = np.argsort(dataset.state._row_fold.cpu().numpy(), kind="stable")
+        by_fold = np.argsort(np.asarray(dataset.state.folds[0]), kind="stable")  # the host copy of the folds
         return dataset, Subset(dataset, by_fold)
 
 
