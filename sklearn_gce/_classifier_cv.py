@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy.stats import rankdata
 from sklearn.base import _fit_context
 from sklearn.model_selection import ParameterGrid, StratifiedKFold, check_cv
@@ -129,10 +130,12 @@ class GCEClassifierCV(BaseGCEClassifier):
         confident learning, for any loss) and ``label_report_`` are set.
         ``GCEClassifierCV(cv=5, qs=(0.8,), losses=("gce",))`` is one
         setting cross-fitted. Each member is validated on its own fold's rows
-        alone, the validation batches going fold after fold: skorch's
-        ``valid_loss`` in the history then holds, per batch, the loss of
-        that batch's fold's members only (about ``1/k`` of what a batch of
-        every fold would hold); each member's own is ``member_valid_loss``.
+        alone, the validation batches going fold after fold, and no longer
+        once it has stopped: skorch's ``valid_loss`` in the history then
+        holds, per batch, the loss of that batch's fold's members still
+        training (about ``1/k`` of what a batch of every fold would hold, 0
+        once they have all stopped); each member's own is
+        ``member_valid_loss`` (its best epoch's after it stopped).
     label_quality : {'self_confidence', 'normalized_margin', 'confidence_weighted_entropy'}, default='self_confidence'
         With ``cv``: the score of ``label_quality_``, computed by cleanlab's
         ``get_label_quality_scores`` from the out-of-fold probabilities (low:
@@ -542,7 +545,12 @@ class GCEClassifierCV(BaseGCEClassifier):
         if self.cv is None or not callable(evaluate) or getattr(batch, "state", None) is None:
             return super().validation_step(batch, **fit_params)
         # each member is validated on its own fold's rows: compute only the members of this batch's folds
-        evaluate(batch.state.members_validated_on(batch.rows))
+        # that are still training
+        members = batch.state.members_validated_on(batch.rows)
+        if not len(members):  # every member of these folds has stopped: nothing to compute
+            logits = torch.zeros(len(batch.rows), self._n_members, len(self.classes_), device=next(self.module_.parameters()).device)
+            return {"loss": logits.sum(), "y_pred": logits}
+        evaluate(members)
         try:
             return super().validation_step(batch, **fit_params)
         finally:

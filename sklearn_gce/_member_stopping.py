@@ -27,7 +27,9 @@ class MemberEarlyStopping(Callback):
     of their losses, as skorch's ``EarlyStopping`` would on ``valid_loss``.
     The history records ``valid_acc``, the best member's accuracy on the
     (noisy) held-out labels, ``n_members_improved``, and each member's
-    ``member_valid_loss`` and ``member_valid_acc`` (lists, in member order).
+    ``member_valid_loss`` and ``member_valid_acc`` (lists, in member order;
+    a member that has stopped shows its best epoch's: cross-fitted members
+    are no longer validated once they stop).
 
     With ``patience_behind``, the members also race, as in successive
     halving: a member whose accuracy on the held-out labels (at its best
@@ -71,6 +73,8 @@ class MemberEarlyStopping(Callback):
         _set_members(net.module_, "set_evaluated_members", None)
 
     def on_epoch_begin(self, net, dataset_valid=None, **kwargs):
+        if self.dataset_valid_ is None:  # the fit's first epoch: every member is validated
+            _validate(dataset_valid, None)
         self.dataset_valid_ = dataset_valid
         self._sums = None
 
@@ -112,6 +116,9 @@ class MemberEarlyStopping(Callback):
         better = improved.cpu().numpy()
         self.best_epoch_[better] = epoch
         self._keep_weights(net.module_, improved)
+        # a member that has stopped is no longer validated (with folds): it shows its best epoch's scores
+        loss = torch.where(done, self.best_loss_, loss)
+        accuracy = torch.where(done, self.best_accuracy_, accuracy)
         net.history.record("valid_acc", float(accuracy.max()))
         net.history.record("n_members_improved", int(better.sum()))
         net.history.record("member_valid_loss", loss.tolist())
@@ -129,8 +136,10 @@ class MemberEarlyStopping(Callback):
                       "valid_loss, or fewer when it trailed).")
             raise KeyboardInterrupt  # how skorch's EarlyStopping ends training
         if bool(done.any()) and not shares_weights(net.module_):
-            # Members that have stopped keep their best weights aside: train the others only.
-            _set_active(net.module_, torch.nonzero(~done).flatten())
+            # Members that have stopped keep their best weights aside: train and validate the others only.
+            training = torch.nonzero(~done).flatten()
+            _set_active(net.module_, training)
+            _validate(self.dataset_valid_, training.cpu().numpy())
 
     def _behind(self, done):
         """Members that trail the leading group and have not improved for ``patience_behind`` epochs."""
@@ -160,6 +169,7 @@ class MemberEarlyStopping(Callback):
     @torch.no_grad()
     def on_train_end(self, net, **kwargs):
         _set_active(net.module_, None)
+        _validate(self.dataset_valid_, None)
         _set_members(net.module_, "set_evaluated_members", None)
         if self.best_weights_ is None:
             return
@@ -172,6 +182,13 @@ class MemberEarlyStopping(Callback):
 
 def _set_active(module, members):
     _set_members(module, "set_active_members", members)
+
+
+def _validate(dataset_valid, members):
+    """Validate only ``members`` (``None``: all) on the rows of ``dataset_valid``, where its state has folds."""
+    base, _ = rows_of(dataset_valid)
+    if base is not None:
+        base.state.validate_members(members)
 
 
 def _set_members(module, setter, members):

@@ -148,21 +148,38 @@ class SampleState:
         self.pruned_rows = None
         self._elr_targets = None
         self.folds = folds
-        self._row_fold = self._member_fold = None
+        self._row_fold = self._member_fold = self._validated_fold = None
         if folds is not None:
             self._row_fold = torch.as_tensor(folds[0], dtype=torch.long, device=self.targets.device)
             self._member_fold = torch.as_tensor(folds[1], dtype=torch.long, device=self.targets.device)
+        self.validate_members(None)
+
+    def validate_members(self, members):
+        """With folds, validate only ``members`` (indices; ``None``: all) from now on.
+
+        The others' validation weights are zero and no validation batch
+        computes them: members that early stopping has stopped need no more
+        scores.
+        """
+        if self.folds is None:
+            return
+        fold = np.asarray(self.folds[1])
+        if members is not None:
+            fold = np.where(np.isin(np.arange(len(fold)), members), fold, -1)  # -1: no row's fold
+        self._validated_host = fold
+        self._validated_fold = torch.as_tensor(fold, dtype=torch.long, device=self.targets.device)
 
     def members_validated_on(self, rows):
         """With folds, the members validated on ``rows``: those of the folds from the rows' lowest to their highest.
 
         Exactly the rows' folds when the rows come fold after fold (as
-        cross-fitting orders its validation rows); a superset otherwise. One
-        host copy per call (two numbers), whatever the device.
+        cross-fitting orders its validation rows); a superset otherwise.
+        Only members still validated (:meth:`validate_members`); possibly
+        none. One host copy per call (two numbers), whatever the device.
         """
         folds = self._row_fold[self._on_device(rows)]
         low, high = torch.stack([folds.min(), folds.max()]).tolist()
-        member_fold = np.asarray(self.folds[1])
+        member_fold = self._validated_host
         return np.flatnonzero((member_fold >= low) & (member_fold <= high))
 
     def elr_targets(self, shape):
@@ -191,15 +208,19 @@ class SampleState:
 
         ``None`` while every weight is 1 (no sample weights, nothing pruned yet,
         no folds). With folds, ``(batch, n_members)``: each member's rows only
-        (outside its fold in training, inside it in validation).
+        (outside its fold in training, inside it in validation, where members
+        no longer validated get none).
         """
         if self.unit_weight and self.folds is None and (not training or self.pruned_rows is None):
             return None
         rows = self._on_device(rows)
         weight = self.sample_weight[rows]
         if self.folds is not None:
-            in_fold = self._row_fold[rows].unsqueeze(1) == self._member_fold
-            weight = weight.unsqueeze(1) * (~in_fold if training else in_fold).to(weight.dtype)
+            if training:
+                kept = self._row_fold[rows].unsqueeze(1) != self._member_fold
+            else:
+                kept = self._row_fold[rows].unsqueeze(1) == self._validated_fold
+            weight = weight.unsqueeze(1) * kept.to(weight.dtype)
         if not training:
             return weight
         keep = self.keep[rows]

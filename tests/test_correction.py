@@ -231,11 +231,17 @@ def test_the_one_pass_grid_corrects_directed_noise_from_out_of_fold_probabilitie
     assert np.abs(auto.transition_matrix_ - T).mean() < 0.05
     assert auto.noise_correction_ == "forward" and isinstance(auto.module_, MeanWithUncorrected)
     assert isinstance(auto.criterion_, ForwardCorrectedLoss) and not hasattr(plain, "transition_matrix_")
-    # +4.8 points at the defaults of 0.3 (+5 or more before: lr 2e-3 and 64 bins lifted the plain fit more)
-    assert auto.score(X_test, y_test) > plain.score(X_test, y_test) + 0.03
     # the choice was made again, on the mean of both passes, and predicts with it
     members = auto.predict_member_proba(X_test)
     np.testing.assert_allclose(auto.predict_proba(X_test), members[:, auto.predicting_members_].mean(1), atol=1e-6)
+    # one seed's gain swings with rounding (seed 0: +4.8 points with Adam unfused, +2.2 fused); over
+    # three seeds +6.9 (fused) and +6.5 (unfused)
+    gains = [auto.score(X_test, y_test) - plain.score(X_test, y_test)]
+    for seed in (1, 2):
+        params["random_state"] = seed
+        gains.append(GCEClassifierCV(**params).fit(X, y_noisy).score(X_test, y_test)
+                     - GCEClassifierCV(noise_correction=None, **params).fit(X, y_noisy).score(X_test, y_test))
+    assert np.mean(gains) > 0.03 and min(gains) > 0
 
 
 def test_forward_correction_of_the_one_pass_grid_without_folds(pairflip_digits):

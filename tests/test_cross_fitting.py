@@ -34,6 +34,56 @@ def test_a_member_trains_outside_its_fold_and_is_validated_inside_it():
     assert state.weight_of(rows, training=True)[0, 1] == 0
 
 
+def test_members_no_longer_validated_get_no_validation_rows():
+    row_fold, member_fold = np.array([0, 1, 2, 0, 1]), np.array([0, 1, 2, 0, 1, 2])
+    state = SampleState(np.zeros(5, np.int64), np.ones(5, np.float32), None, n_members=6,
+                        folds=(row_fold, member_fold))
+    rows = torch.arange(5)
+    state.validate_members([0, 2])  # the others have stopped
+    inside = torch.as_tensor(row_fold[:, None] == member_fold[None, :], dtype=torch.float32)
+    torch.testing.assert_close(state.weight_of(rows, training=False), inside * torch.tensor([1., 0, 1, 0, 0, 0]))
+    torch.testing.assert_close(state.weight_of(rows, training=True), 1 - inside)  # training is untouched
+    np.testing.assert_array_equal(state.members_validated_on(rows), [0, 2])
+    assert len(state.members_validated_on(torch.tensor([1, 4]))) == 0  # fold 1's members have both stopped
+    state.validate_members(None)
+    np.testing.assert_array_equal(state.members_validated_on(torch.tensor([1, 4])), [1, 4])
+
+
+def test_stopped_members_are_not_validated_and_the_fit_is_unchanged(digits, monkeypatch):
+    from sklearn_gce import MemberMLP
+
+    X, y = digits
+    X, y = X[:400], y[:400]
+    params = dict(cv=4, qs=(0.8,), losses=("gce",), max_epochs=12, n_iter_no_change=2, noise_correction=None,
+                  batch_size=50, random_state=0)
+    computed, forward = [], MemberMLP.forward
+
+    def recording(self, X):
+        if not self.training:
+            computed.append(self.layers[0].computed())
+        return forward(self, X)
+
+    monkeypatch.setattr(MemberMLP, "forward", recording)
+    skipping = GCEClassifierCV(**params).fit(X, y)
+    n_skipping = len(computed)
+    validate = SampleState.validate_members
+    monkeypatch.setattr(SampleState, "validate_members", lambda self, members: validate(self, None))  # every one
+    computed.clear()
+    every = GCEClassifierCV(**params).fit(X, y)
+    stopping = dict(skipping.callbacks_)["member_early_stopping"]
+    epochs = stopping.n_epochs_
+    assert epochs.min() < epochs.max()  # some member stopped before the others
+    # the same training: validating stopped members changed nothing but the work done
+    np.testing.assert_array_equal(skipping.oof_proba_, every.oof_proba_)
+    np.testing.assert_array_equal(epochs, dict(every.callbacks_)["member_early_stopping"].n_epochs_)
+    assert n_skipping < len(computed)
+    # a stopped member shows its best epoch's scores from then on
+    first = int(np.argmin(epochs))
+    best = stopping.best_epoch_[first]
+    losses = [row["member_valid_loss"][first] for row in skipping.history_]
+    assert losses[-1] == losses[epochs[first]] == losses[best - 1]
+
+
 def test_out_of_fold_probabilities_come_from_the_members_of_each_rows_fold(noisy_fit, noisy_digits):
     clf, (X, y_noisy, *_) = noisy_fit, noisy_digits
     assert len(clf.members_) == 3 * 4 and {m["fold"] for m in clf.members_} == {0, 1, 2, 3}
