@@ -87,18 +87,32 @@ class _MemberBatchNorm(_Stacked):
         self.momentum, self.eps = momentum, eps
 
     def forward(self, X):
-        if self.training and X.shape[1] > 1:
-            var, mean = torch.var_mean(X, 1, correction=0, keepdim=True)
-            with torch.no_grad():
-                n = X.shape[1]
-                for stat, new in ((self.running_mean, mean), (self.running_var, var * n / (n - 1))):
-                    if self.active is None:  # (training: the active members only)
-                        stat.lerp_(new, self.momentum)
-                    else:
-                        stat[self.active] = stat[self.active].lerp(new, self.momentum)
-        else:
-            mean, var = self.pick(self.running_mean), self.pick(self.running_var)
-        return (X - mean) * torch.rsqrt(var + self.eps) * self.pick(self.weight) + self.pick(self.bias)
+        members, batch, width = X.shape
+        weight, bias = self.pick(self.weight).reshape(-1), self.pick(self.bias).reshape(-1)
+        if self.training and batch > 1:
+            # torch's batch norm over (batch, members x features): each member's features are channels
+            # of their own. Ten times faster on the CPU than the statistics written out (var_mean).
+            if self.active is None:  # the kernel updates the running statistics in place
+                mean, var = self.running_mean.view(-1), self.running_var.view(-1)
+            else:
+                mean, var = self.running_mean[self.active].reshape(-1), self.running_var[self.active].reshape(-1)
+            flat = X.transpose(0, 1).reshape(batch, members * width)
+            out = torch.batch_norm(flat, weight, bias, mean, var, True, self.momentum, self.eps, False)
+            if self.active is not None:
+                with torch.no_grad():
+                    self.running_mean[self.active] = mean.view(members, 1, width)
+                    self.running_var[self.active] = var.view(members, 1, width)
+            return out.view(batch, members, width).transpose(0, 1)
+        mean, var = self.pick(self.running_mean), self.pick(self.running_var)
+        scale = torch.rsqrt(var + self.eps) * weight.view(members, 1, width)
+        return torch.addcmul(bias.view(members, 1, width) - mean * scale, X, scale)
+
+
+def _dropout(X, p, training):
+    """Dropout; on the CPU with a mask drawn by ``rand_like``, twice as fast as torch's Bernoulli draws there."""
+    if not training or p == 0 or X.device.type != "cpu":
+        return nn.functional.dropout(X, p, training)
+    return X * ((torch.rand_like(X) >= p) * (1 / (1 - p)))
 
 
 class MemberMLP(_Stacked):
@@ -269,7 +283,7 @@ class MemberMLP(_Stacked):
         if self.shared_blocks:
             h = self.layers[0](self.trunk_out(self.trunk(X)))
             for norm, layer in zip(self.norms, self.layers[1:]):
-                h = layer(self.dropout(self.activation(norm(h))))
+                h = layer(_dropout(self.activation(norm(h)), self.dropout.p, self.training))
             return self._all_members(h)
         X = X.reshape(len(X), -1)
         n_dense = len(self.input_mean)
@@ -294,7 +308,7 @@ class MemberMLP(_Stacked):
             private = torch.cat(private, -1) if len(private) > 1 else private[0]
             h = torch.baddbmm(h, private, self.pick(self.first_private))
         for norm, layer in zip(self.norms, self.layers):
-            h = layer(self.dropout(self.activation(norm(h))))
+            h = layer(_dropout(self.activation(norm(h)), self.dropout.p, self.training))
         return self._all_members(h)
 
     def _all_members(self, h):
