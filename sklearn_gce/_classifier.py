@@ -138,8 +138,9 @@ class GCEClassifier(BaseGCEClassifier):
         Mini-batch size; ``-1`` uses the whole training set.
     optimizer : torch optimizer class, default=torch.optim.Adam
         Set its options with ``optimizer__*``. Adam and AdamW run fused
-        (torch's one-kernel update, four times faster on the CPU) unless
-        ``optimizer__fused`` or ``optimizer__foreach`` is given.
+        (torch's one-kernel update, four times faster on the CPU with torch
+        2.4 or later; on CUDA) unless ``optimizer__fused`` or
+        ``optimizer__foreach`` is given, or ``device=None``.
     device : str, torch.device or None, default='auto'
         ``'auto'`` trains on CUDA when available, else on the CPU; ``None``
         leaves placement to the caller (skorch's setting under Accelerate).

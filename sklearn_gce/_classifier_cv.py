@@ -5,7 +5,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy.stats import rankdata
 from sklearn.base import _fit_context
 from sklearn.model_selection import ParameterGrid, StratifiedKFold, check_cv
@@ -548,7 +547,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         # that are still training
         members = batch.state.members_validated_on(batch.rows)
         if not len(members):  # every member of these folds has stopped: nothing to compute
-            logits = torch.zeros(len(batch.rows), self._n_members, len(self.classes_), device=next(self.module_.parameters()).device)
+            weight = next(self.module_.parameters())  # the network's device and dtype
+            logits = weight.new_zeros(len(batch.rows), self._n_members, len(self.classes_))
             return {"loss": logits.sum(), "y_pred": logits}
         evaluate(members)
         try:

@@ -28,8 +28,8 @@ class MemberEarlyStopping(Callback):
     The history records ``valid_acc``, the best member's accuracy on the
     (noisy) held-out labels, ``n_members_improved``, and each member's
     ``member_valid_loss`` and ``member_valid_acc`` (lists, in member order;
-    a member that has stopped shows its best epoch's: cross-fitted members
-    are no longer validated once they stop).
+    a member that has stopped shows its best epoch's, having no more to
+    show: cross-fitted members are no longer validated once they stop).
 
     With ``patience_behind``, the members also race, as in successive
     halving: a member whose accuracy on the held-out labels (at its best

@@ -157,9 +157,10 @@ class SampleState:
     def validate_members(self, members):
         """With folds, validate only ``members`` (indices; ``None``: all) from now on.
 
-        The others' validation weights are zero and no validation batch
-        computes them: members that early stopping has stopped need no more
-        scores.
+        The others' validation weights are zero, and ``GCEClassifierCV``
+        computes them in no validation batch (where the network has
+        ``set_evaluated_members``): members that early stopping has stopped
+        need no more scores.
         """
         if self.folds is None:
             return

@@ -112,7 +112,7 @@ def _dropout(X, p, training):
     """Dropout; on the CPU with a mask drawn by ``rand_like``, twice as fast as torch's Bernoulli draws there."""
     if not training or p == 0 or X.device.type != "cpu":
         return nn.functional.dropout(X, p, training)
-    return X * ((torch.rand_like(X) >= p) * (1 / (1 - p)))
+    return X * ((torch.rand_like(X) >= p).to(X.dtype) * (1 / (1 - p)))
 
 
 class MemberMLP(_Stacked):

@@ -119,6 +119,7 @@ def test_adam_runs_fused_unless_the_user_chose_its_kernel_or_another_optimizer(E
     chosen = optimizer(optimizer__foreach=True).defaults
     assert chosen["foreach"] is True and not chosen["fused"]
     assert optimizer(optimizer__fused=False).defaults["fused"] is False
+    assert not optimizer(device=None).defaults["fused"]  # Accelerate's setting: the device is not known yet
     assert not optimizer(optimizer=torch.optim.SGD).defaults.get("fused")
     # an unfused update is the same Adam, rounded differently: the fits agree closely
     fused, plain = (Estimator(max_epochs=2, random_state=0, **params).fit(X, y).predict_proba(X)

@@ -1,5 +1,6 @@
 """GCEClassifierCV and its stacked members: the network, the loss, per-member early stopping, the choice."""
 
+import copy
 import pickle
 
 import numpy as np
@@ -422,3 +423,34 @@ def test_a_module_of_ones_own_must_stack_its_members():
 
     clf = GCEClassifierCV(Stacked, qs=(0.5, 1.0), losses=("gce",), max_epochs=5, random_state=0).fit(X, y)
     assert clf.predict_member_proba(X).shape == (150, 2, 3)
+
+
+def test_members_trained_alone_update_their_own_batch_statistics_only():
+    X = _inputs()
+    torch.manual_seed(0)
+    net = MemberMLP(6, 3, n_members=3, hidden_sizes=(8,), dropout=0.0, n_numeric=3, categorical_cardinalities=[3, 5])
+    net.set_input_scaling(X)
+    every = copy.deepcopy(net)
+    every.train()(X)
+    net.set_active_members([0, 2])
+    out = net.train()(X)
+    norm, full = net.norms[0], every.norms[0]
+    for stat in ("running_mean", "running_var"):
+        torch.testing.assert_close(getattr(norm, stat)[[0, 2]], getattr(full, stat)[[0, 2]])
+        torch.testing.assert_close(getattr(norm, stat)[1], torch.full_like(getattr(norm, stat)[1],
+                                                                           0.0 if stat == "running_mean" else 1.0))
+    torch.testing.assert_close(out[:, [0, 2]], every(X)[:, [0, 2]])
+    assert not out[:, 1].any()  # not computed
+
+
+def test_the_members_dropout_drops_the_rate_and_rescales_the_rest():
+    from sklearn_gce._stacked import _dropout
+
+    X = torch.ones(4, 500, 100)
+    torch.manual_seed(0)
+    out = _dropout(X, 0.3, training=True)
+    assert abs((out == 0).float().mean().item() - 0.3) < 0.01
+    torch.testing.assert_close(out[out != 0], torch.full_like(out[out != 0], 1 / 0.7))
+    torch.manual_seed(0)
+    torch.testing.assert_close(_dropout(X, 0.3, training=True), out)  # seeded
+    assert torch.equal(_dropout(X, 0.3, training=False), X) and torch.equal(_dropout(X, 0.0, training=True), X)
