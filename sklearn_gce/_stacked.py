@@ -88,7 +88,7 @@ class _MemberBatchNorm(_Stacked):
 
     def forward(self, X):
         members, batch, width = X.shape
-        weight, bias = self.pick(self.weight).reshape(-1), self.pick(self.bias).reshape(-1)
+        weight, bias = self.pick(self.weight), self.pick(self.bias)
         if self.training and batch > 1:
             # torch's batch norm over (batch, members x features): each member's features are channels
             # of their own. Ten times faster on the CPU than the statistics written out (var_mean).
@@ -97,15 +97,16 @@ class _MemberBatchNorm(_Stacked):
             else:
                 mean, var = self.running_mean[self.active].reshape(-1), self.running_var[self.active].reshape(-1)
             flat = X.transpose(0, 1).reshape(batch, members * width)
-            out = torch.batch_norm(flat, weight, bias, mean, var, True, self.momentum, self.eps, False)
+            out = torch.batch_norm(flat, weight.reshape(-1), bias.reshape(-1), mean, var, True, self.momentum,
+                                   self.eps, False)
             if self.active is not None:
                 with torch.no_grad():
                     self.running_mean[self.active] = mean.view(members, 1, width)
                     self.running_var[self.active] = var.view(members, 1, width)
             return out.view(batch, members, width).transpose(0, 1)
         mean, var = self.pick(self.running_mean), self.pick(self.running_var)
-        scale = torch.rsqrt(var + self.eps) * weight.view(members, 1, width)
-        return torch.addcmul(bias.view(members, 1, width) - mean * scale, X, scale)
+        scale = torch.rsqrt(var + self.eps) * weight
+        return torch.addcmul(bias - mean * scale, X, scale)
 
 
 def _dropout(X, p, training):
