@@ -248,7 +248,7 @@ class MemberMLP(_Stacked):
             [_MemberBatchNorm(M, size) if batch_norm else nn.Identity() for size in hidden_sizes]
         )
         self.activation = _ACTIVATIONS[activation]()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)  # its rate; forward draws the masks with _dropout
         self.layers = nn.ModuleList([_MemberLinear(M, a, b) for a, b in zip(sizes[:-1], sizes[1:])])
 
     def _build_trunk(self, n_features, n_classes, hidden_sizes, dropout, activation, batch_norm, *embedding):
@@ -266,7 +266,7 @@ class MemberMLP(_Stacked):
             [_MemberBatchNorm(M, size) if batch_norm else nn.Identity() for size in hidden_sizes[s:]]
         )
         self.activation = _ACTIVATIONS[activation]()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)  # its rate; forward draws the masks with _dropout
         self.layers = nn.ModuleList([_MemberLinear(M, a, b) for a, b in zip(sizes[:-1], sizes[1:])])
 
     @torch.no_grad()
