@@ -474,7 +474,10 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         transition matrix (:class:`~sklearn_gce._correction.NoiseCorrection`);
         where the correction is asked for, the network is trained again from
         scratch with the loss on ``p @ T``, and under ``'auto'`` predicts with
-        the mean of both. ``_after_training`` runs after each training.
+        the mean of both, unless held-out probabilities (``_held_out_proba``)
+        show that mean predicting the given labels worse than the first network
+        (:meth:`NoiseCorrection.confirmed`): then the first network's fit is
+        restored. ``_after_training`` runs after each training.
         """
         correction = NoiseCorrection(self.noise_correction)
         if self.noise_correction is None or (warm and hasattr(self, "transition_matrix_")):
@@ -489,12 +492,17 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
             return self._train(data, seed, reinitialize=not warm)._after_training(data)
         # The first network, trained as configured, gives the estimate.
         self._train(data, seed, reinitialize=True)._after_training(data)
-        self.transition_matrix_ = correction.estimate(targets, self._proba_for_the_estimate(data))
+        held_out = self._held_out_proba()
+        self.transition_matrix_ = correction.estimate(
+            targets, held_out if held_out is not None else self._training_proba(data))
         if not correction.corrects():
             return self  # 'auto' and no direction to the noise: the first network stays
         # Kept for the mean; a copy, as skorch re-uses a module instance the
         # user passed (its corrected fit then goes on from these weights).
         first = copy.deepcopy(self._unwrapped_module()).eval() if correction.keeps_first else None
+        # The first fit's results, to restore should its correction be dropped
+        # (the training replaces these objects rather than changing them).
+        first_fit = self._fitted_attributes() if first is not None and held_out is not None else None
         if first is not None and self.verbose:
             print(correction.announce())
         self.noise_correction_ = "forward"
@@ -504,15 +512,31 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         self._train(data, seed, reinitialize=True)
         if first is not None:
             self.module_ = correction.combine(self._unwrapped_module(), first)
-        return self._after_training(data)
+        self._after_training(data)
+        if first_fit is not None and not correction.confirmed(targets, held_out, self._held_out_proba()):
+            if self.verbose:
+                print(correction.announce_dropped())
+            training = self._unwrapped_module().training
+            self.__dict__.update(first_fit)
+            self.module_ = first.requires_grad_(True).train(training)
+            self.initialize_optimizer()  # over the restored network's weights
+        return self
+
+    def _fitted_attributes(self):
+        """The fitted attributes (trailing underscore), a shallow copy."""
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("__")}
 
     def _after_training(self, data):
         """What the estimator does with each trained network (a choice among its members, say)."""
         return self
 
-    def _proba_for_the_estimate(self, data):
-        """The probabilities of the training rows that the transition matrix is estimated from."""
-        return self._training_proba(data)
+    def _held_out_proba(self):
+        """Each training row's probabilities from networks that never trained on it, where the fit has them.
+
+        The transition matrix is estimated from these, else from the training
+        probabilities; only with these can ``'auto'`` check its correction.
+        """
+        return None
 
     def _unwrapped_module(self):
         """``module_`` as a plain network (under Accelerate, without its distributed wrapper)."""

@@ -145,9 +145,14 @@ class GCEClassifierCV(BaseGCEClassifier):
         As for :class:`~sklearn_gce.GCEClassifier`, decided once for all
         members: the transition matrix is estimated from the predicting
         members' probabilities of the training rows (the chosen setting's,
-        or the ensemble's; out of fold with ``cv``); where it corrects, every member trains again through it and
-        the choice is made again, on the mean of both passes under
-        ``'auto'``.
+        or the ensemble's; out of fold with ``cv``); where it corrects, every
+        member trains again through it and the choice is made again, on the
+        mean of both passes under ``'auto'``. With ``cv``, ``'auto'`` then
+        drops the correction where that mean predicts the given out-of-fold
+        labels significantly worse than the first pass (McNemar's test,
+        one-sided 5%: a wrong matrix, say from a class too rare to estimate
+        its row): the first pass's fit is restored, ``noise_correction_`` is
+        ``None`` and ``transition_matrix_`` stays, for a look.
     k, prune_start, prune_every, max_epochs, early_stopping, validation_fraction, n_iter_no_change, elr_lambda, elr_beta, lr, batch_size, optimizer, device, random_state, verbose, callbacks, train_split, criterion, **kwargs
         As for :class:`~sklearn_gce.GCEClassifier`, for every member.
         Without ``cv``, ``fit`` always holds out ``validation_fraction`` of
@@ -377,9 +382,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         self._choose(self._settings(), data, self._pruned_rows(data))
         return self
 
-    def _proba_for_the_estimate(self, data):
-        # with cv, from members that never trained on the rows
-        return self.oof_proba_ if self.cv is not None else self._training_proba(data)
+    def _held_out_proba(self):
+        return self.oof_proba_ if self.cv is not None else None
 
     def _holds_out(self):
         return True  # the choice needs held-out rows, with or without early stopping

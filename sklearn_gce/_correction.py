@@ -23,6 +23,11 @@ __all__ = ["ForwardCorrectedLoss", "NoiseCorrection", "directed_flip_rate", "est
 # benchmarks/accuracy.py), and estimates only with this many labels per class.
 _AUTO_FORWARD_ABOVE = 0.15
 _AUTO_MIN_PER_CLASS = 10
+# Where the probabilities are held out (cross-fitting), 'auto' drops a
+# correction whose mean predicts the given labels worse than the first network
+# alone at McNemar's one-sided 5% level: a wrong matrix (too few rows of a
+# class to estimate it) costs accuracy on the given labels as on the true ones.
+_AUTO_DROP_BELOW_Z = -1.645
 
 
 def estimate_transition_matrix(labels, pred_probs):
@@ -274,11 +279,60 @@ class NoiseCorrection:
         """Whether the first network stays, to predict with the mean of both (``'auto'``)."""
         return self.mode == "auto"
 
+    def confirmed(self, targets, first_proba, mean_proba):
+        """Whether the correction stands, judged on rows neither network trained on.
+
+        Under ``'auto'``: unless the mean of both networks predicts the given
+        labels significantly worse than the first network alone (McNemar's
+        test on the rows where exactly one of them is right, one-sided 5%).
+        The given labels are noisy, but a classifier nearer the true classes
+        agrees with them more often wherever the noise leaves every class its
+        own label most often; a wrong matrix shows as a drop. ``'forward'``
+        always corrects.
+
+        Parameters
+        ----------
+        targets : ndarray of shape (n_samples,)
+            The given (noisy) labels, encoded.
+        first_proba, mean_proba : ndarray of shape (n_samples, n_classes)
+            Held-out probabilities of the first network and of the mean of
+            both.
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_gce._correction import NoiseCorrection
+        >>> labels = np.repeat([0, 1], 100)
+        >>> right, wrong = np.eye(2)[labels], np.eye(2)[1 - labels]
+        >>> correction = NoiseCorrection("auto")
+        >>> correction.confirmed(labels, right, np.where(np.arange(200)[:, None] < 20, wrong, right))
+        False
+        >>> correction.confirmed(labels, right, np.where(np.arange(200)[:, None] < 2, wrong, right))
+        True
+        """
+        if self.mode != "auto":
+            return True
+        first_right = np.argmax(first_proba, axis=1) == targets
+        mean_right = np.argmax(mean_proba, axis=1) == targets
+        gained, lost = int((mean_right & ~first_right).sum()), int((first_right & ~mean_right).sum())
+        self.z = (gained - lost) / np.sqrt(gained + lost) if gained + lost else 0.0
+        return bool(self.z >= _AUTO_DROP_BELOW_Z)
+
     def announce(self):
         """What ``verbose`` prints when ``'auto'`` trains again."""
         return (f"noise_correction='auto': the estimated noise has a direction (directed flip "
                 f"rate {self.rate:.3f} > {_AUTO_FORWARD_ABOVE}); training again with forward "
                 "correction, to predict with the mean of both networks.")
+
+    def announce_dropped(self):
+        """What ``verbose`` prints when ``'auto'`` drops the correction it trained."""
+        return (f"noise_correction='auto': the mean of both networks predicts the given held-out labels "
+                f"worse than the first alone (McNemar z = {self.z:.2f} < {_AUTO_DROP_BELOW_Z}); the "
+                "estimated matrix is kept, the correction dropped: predicting with the first network.")
 
     @staticmethod
     def loss(loss, transition_matrix):

@@ -254,3 +254,65 @@ def test_forward_correction_of_the_one_pass_grid_without_folds(pairflip_digits):
     assert clf.transition_matrix_.shape == (10, 10) and clf.member_label_issues_.shape == (len(X), 2)
     members = clf.predict_member_proba(X_test)
     np.testing.assert_allclose(clf.predict_proba(X_test), members[:, clf.predicting_members_].mean(1), atol=1e-6)
+
+
+def test_the_one_pass_drops_a_correction_that_predicts_the_given_out_of_fold_labels_worse(digits, monkeypatch, capsys):
+    import pickle
+
+    from sklearn_gce import GCEClassifierCV, directed_flip_rate
+    from sklearn_gce._correction import MeanWithUncorrected, NoiseCorrection
+
+    X, y = digits
+    X, y, X_test = X[:900], y[:900], X[900:1100]
+    shift = np.roll(np.eye(10), 1, axis=1) * 0.9 + np.eye(10) * 0.1  # class i labelled i + 1: a wrong estimate
+
+    def wrong_estimate(self, targets, proba):
+        self.transition_matrix, self.rate = shift, directed_flip_rate(shift)
+        return shift
+
+    monkeypatch.setattr(NoiseCorrection, "estimate", wrong_estimate)
+    params = dict(qs=(0.8,), losses=("gce",), max_epochs=6, random_state=0, cv=3)
+    auto = GCEClassifierCV(verbose=1, **params).fit(X, y)
+    out = capsys.readouterr().out
+    assert "training again with forward correction" in out and "the correction dropped" in out
+    plain = GCEClassifierCV(noise_correction=None, **params).fit(X, y)
+    # the first pass's fit, restored whole: the flags, the prediction, the history
+    assert auto.noise_correction_ is None and not isinstance(auto.module_, MeanWithUncorrected)
+    assert not isinstance(auto.criterion_, ForwardCorrectedLoss)
+    np.testing.assert_array_equal(auto.transition_matrix_, shift)  # kept, for a look
+    np.testing.assert_allclose(auto.oof_proba_, plain.oof_proba_, atol=1e-6)
+    np.testing.assert_array_equal(auto.label_issues_, plain.label_issues_)
+    np.testing.assert_allclose(auto.predict_proba(X_test), plain.predict_proba(X_test), atol=1e-6)
+    assert len(auto.history_) == len(plain.history_)
+    assert all(p.requires_grad for p in auto.module_.parameters())
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(auto)).predict_proba(X_test), plain.predict_proba(X_test),
+                               atol=1e-6)
+    # a warm fit trains the restored network on (the optimiser holds its weights), uncorrected
+    before = [p.detach().clone() for p in auto.module_.parameters()]
+    auto.set_params(warm_start=True, max_epochs=1).fit(X, y)
+    assert auto.noise_correction_ is None and not isinstance(auto.criterion_, ForwardCorrectedLoss)
+    assert max((p - b).abs().max() for p, b in zip(auto.module_.parameters(), before)) > 1e-4
+
+
+def test_the_correction_is_confirmed_by_mcnemar_on_the_given_labels():
+    from sklearn_gce._correction import NoiseCorrection
+
+    labels = np.repeat(np.arange(3), 100)
+    right, wrong = np.eye(3)[labels], np.eye(3)[(labels + 1) % 3]
+
+    def mean_wrong_on(lost, gained_back=0):
+        # the mean is wrong on the first `lost` rows where the first network is right, and right on
+        # `gained_back` rows where the first network is wrong
+        first = right.copy()
+        first[lost:lost + gained_back] = wrong[lost:lost + gained_back]
+        mean = right.copy()
+        mean[:lost] = wrong[:lost]
+        return first, mean
+
+    auto = NoiseCorrection("auto")
+    # z = (gained - lost) / sqrt(gained + lost): 2 lost -> -1.41 (kept), 3 lost -> -1.73 (dropped)
+    assert auto.confirmed(labels, *mean_wrong_on(2)) and auto.z == pytest.approx(-2 / np.sqrt(2))
+    assert not auto.confirmed(labels, *mean_wrong_on(3)) and auto.z == pytest.approx(-3 / np.sqrt(3))
+    assert auto.confirmed(labels, *mean_wrong_on(10, 8))  # 8 gained, 10 lost: -0.47
+    assert auto.confirmed(labels, right, right) and auto.z == 0.0  # no disagreement
+    assert NoiseCorrection("forward").confirmed(labels, right, wrong)  # 'forward' always corrects
