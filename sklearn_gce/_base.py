@@ -38,6 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochScoring, EpochTimer, LRScheduler, PassthroughScoring, PrintLog, ProgressBar
 from skorch.dataset import Dataset, ValidSplit, get_len, unpack_data
+from skorch.history import History
 from skorch.utils import is_dataset, to_numpy, to_tensor
 from torch.utils.data import Subset
 
@@ -335,15 +336,22 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         goes (scikit-learn's ``validate_data`` does); a call refused for its
         data must leave an already fitted model as it was.
         """
-        names = [name for name in vars(self) if name.endswith("_") and not name.endswith("__")]
-        saved = {name: self.__dict__[name] for name in names}
+        saved = self._fitted_attributes()
         try:
             yield
         except BaseException:
-            for name in [n for n in vars(self) if n.endswith("_") and n not in saved]:
-                del self.__dict__[name]
-            self.__dict__.update(saved)
+            self._restore_fitted(saved)
             raise
+
+    def _fitted_attributes(self):
+        """The fitted attributes (a trailing underscore), by name: a shallow copy."""
+        return {name: value for name, value in vars(self).items() if name.endswith("_") and not name.endswith("__")}
+
+    def _restore_fitted(self, saved):
+        """Put back the fitted attributes of ``_fitted_attributes``, and drop those set since."""
+        for name in [n for n in vars(self) if n.endswith("_") and not n.endswith("__") and n not in saved]:
+            del self.__dict__[name]
+        self.__dict__.update(saved)
 
     def _validate_inputs(self, X, y, reset):
         """Inputs as float32 arrays (or a torch dataset, left lazy) and labels as an array."""
@@ -500,9 +508,12 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         # Kept for the mean; a copy, as skorch re-uses a module instance the
         # user passed (its corrected fit then goes on from these weights).
         first = copy.deepcopy(self._unwrapped_module()).eval() if correction.keeps_first else None
-        # The first fit's results, to restore should its correction be dropped
-        # (the training replaces these objects rather than changing them).
+        # With held-out probabilities the correction is checked: the first
+        # fit's results are kept to restore should it be dropped.
         first_fit = self._fitted_attributes() if first is not None and held_out is not None else None
+        if first_fit is not None:
+            trainable = [p.requires_grad for p in first.parameters()]  # the mean freezes them
+            self.history_ = History()  # skorch would clear the first fit's in place
         if first is not None and self.verbose:
             print(correction.announce())
         self.noise_correction_ = "forward"
@@ -517,14 +528,14 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
             if self.verbose:
                 print(correction.announce_dropped())
             training = self._unwrapped_module().training
-            self.__dict__.update(first_fit)
-            self.module_ = first.requires_grad_(True).train(training)
-            self.initialize_optimizer()  # over the restored network's weights
+            self._restore_fitted(first_fit)
+            for param, flag in zip(first.parameters(), trainable):
+                param.requires_grad_(flag)
+            self.module_ = first.train(training)
+            # the first fit's optimiser state, over the restored copy of its weights
+            self.initialize_optimizer()
+            self.optimizer_.load_state_dict(first_fit["optimizer_"].state_dict())
         return self
-
-    def _fitted_attributes(self):
-        """The fitted attributes (trailing underscore), a shallow copy."""
-        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("__")}
 
     def _after_training(self, data):
         """What the estimator does with each trained network (a choice among its members, say)."""

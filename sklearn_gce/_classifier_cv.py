@@ -151,8 +151,10 @@ class GCEClassifierCV(BaseGCEClassifier):
         drops the correction where that mean predicts the given out-of-fold
         labels significantly worse than the first pass (McNemar's test,
         one-sided 5%: a wrong matrix, say from a class too rare to estimate
-        its row): the first pass's fit is restored, ``noise_correction_`` is
-        ``None`` and ``transition_matrix_`` stays, for a look.
+        its row): the first pass's fit is restored (its network, history,
+        optimiser state and results; callback instances passed in
+        ``callbacks`` keep what the corrected pass left), ``noise_correction_``
+        is ``None`` and ``transition_matrix_`` stays, for a look.
     k, prune_start, prune_every, max_epochs, early_stopping, validation_fraction, n_iter_no_change, elr_lambda, elr_beta, lr, batch_size, optimizer, device, random_state, verbose, callbacks, train_split, criterion, **kwargs
         As for :class:`~sklearn_gce.GCEClassifier`, for every member.
         Without ``cv``, ``fit`` always holds out ``validation_fraction`` of

@@ -222,7 +222,9 @@ class NoiseCorrection:
     :meth:`estimates` says so, hands its probabilities of the training rows
     to :meth:`estimate`, and trains again through the matrix where
     :meth:`corrects`. Under ``'auto'`` the first network is kept and
-    :meth:`combine` makes the network that predicts with the mean of both.
+    :meth:`combine` makes the network that predicts with the mean of both;
+    where the fit has held-out probabilities, :meth:`confirmed` then decides
+    whether that correction stands.
 
     Parameters
     ----------
@@ -235,6 +237,10 @@ class NoiseCorrection:
         The estimate, once :meth:`estimate` has run.
     rate : float
         Its :func:`directed_flip_rate`.
+    z : float
+        McNemar's statistic of the last :meth:`confirmed` under ``'auto'``
+        (positive: the mean of both networks predicts the given labels more
+        often than the first alone).
 
     Examples
     --------
@@ -288,7 +294,8 @@ class NoiseCorrection:
         The given labels are noisy, but a classifier nearer the true classes
         agrees with them more often wherever the noise leaves every class its
         own label most often; a wrong matrix shows as a drop. ``'forward'``
-        always corrects.
+        always corrects. Rows count equally (``sample_weight`` weights the
+        training losses only, as for cleanlab's scores). Sets :attr:`z`.
 
         Parameters
         ----------
