@@ -35,6 +35,7 @@ from skorch.callbacks import Callback  # noqa: E402
 from sklearn_gce import (  # noqa: E402
     MLP,
     GCEClassifier,
+    GCEClassifierCV,
     LabelNoiseInjector,
     mapping_transition_matrix,
     pairflip_transition_matrix,
@@ -558,6 +559,10 @@ def make_methods(seed, names=None, gce_spec=None):
             **{**gp(), "loss": "gce", "noise_correction": None}, random_state=seed),
         # the default network without its additive member (the default until issue 11)
         "GCE (MLP alone)": lambda: GCEClassifier(**{**MLP_ALONE, **gp(), "loss": "gce"}, random_state=seed),
+        # bagging (issue 23): five members cross-fitted in one pass, each stopped early on the
+        # rows it never trained on, predicting with their mean
+        "GCE bagged (cv=5)": lambda: GCEClassifierCV(
+            **{**gp(), "cv": 5, "qs": (0.8,), "losses": ("gce",)}, random_state=seed),
         "GCE (truncated)": lambda: GCEClassifier(**{**gp(), "loss": "truncated"},
                                                  random_state=seed),
         # the default loss on the MLP without its numeric embedding
