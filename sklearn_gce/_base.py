@@ -349,7 +349,7 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
 
     def _restore_fitted(self, saved):
         """Put back the fitted attributes of ``_fitted_attributes``, and drop those set since."""
-        for name in [n for n in vars(self) if n.endswith("_") and not n.endswith("__") and n not in saved]:
+        for name in self._fitted_attributes().keys() - saved.keys():
             del self.__dict__[name]
         self.__dict__.update(saved)
 
