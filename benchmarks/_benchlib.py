@@ -563,6 +563,11 @@ def make_methods(seed, names=None, gce_spec=None):
         # rows it never trained on, predicting with their mean
         "GCE bagged (cv=5)": lambda: GCEClassifierCV(
             **{**gp(), "cv": 5, "qs": (0.8,), "losses": ("gce",)}, random_state=seed),
+        # the same with members of GCEClassifier's width (the cross-fitted default before 0.3's
+        # narrower members)
+        "GCE bagged 256 (cv=5)": lambda: GCEClassifierCV(
+            **{**gp(), "cv": 5, "qs": (0.8,), "losses": ("gce",), "module__hidden_sizes": (256, 256)},
+            random_state=seed),
         "GCE (truncated)": lambda: GCEClassifier(**{**gp(), "loss": "truncated"},
                                                  random_state=seed),
         # the default loss on the MLP without its numeric embedding

@@ -185,6 +185,17 @@ def test_the_grid_on_sparse_input_has_no_per_column_embedding(digits):
     assert clf.module_.n_bins == 0 and not hasattr(clf.module_, "embedding_weight")
 
 
+def test_cross_fitted_members_are_narrower_unless_the_user_sizes_them(digits):
+    X, y = digits
+    widths = {}
+    for name, params in {"cv": dict(cv=3), "user": dict(cv=3, module__hidden_sizes=(32, 16)),
+                         "no cv": {}}.items():
+        module = GCEClassifierCV(**{**FAST, "max_epochs": 1, "noise_correction": None, **params}).fit(
+            X[:150], y[:150]).module_
+        widths[name] = [layer.weight.shape[1] for layer in module.layers]  # each layer's inputs
+    assert widths == {"cv": [96, 96], "user": [32, 16], "no cv": [256, 256]}
+
+
 def test_each_member_is_validated_on_its_own_fold_alone(digits, monkeypatch):
     from sklearn_gce import MemberMLP
 
