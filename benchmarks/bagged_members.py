@@ -21,9 +21,9 @@ both two at a time: loose).
 
 Commands
 --------
-    python benchmarks/bagged_members.py --n-jobs 2                   # every candidate (about 70 min)
-    python benchmarks/bagged_members.py --n-jobs 2 --candidates "cv=5, 96 wide" default
-    python benchmarks/bagged_members.py --report-only                # the table from what is there
+    python benchmarks/bagged_members.py                  # the fits not run yet (every candidate: about 70 min)
+    python benchmarks/bagged_members.py --candidates "cv=5, 96 wide" default
+    python benchmarks/bagged_members.py --report-only    # the table from what is there
 """
 
 import argparse
@@ -59,20 +59,25 @@ CANDIDATES = {
 }
 
 
-def cell(dataset, noise, rate, seed, candidate):
-    """One fit: the candidate on the dataset's split at ``seed``, noisy training labels."""
-    from sklearn.model_selection import train_test_split
+KEY = ["dataset", "noise", "rate", "seed", "candidate"]
 
+
+def cell(dataset, noise, rate, seed, candidate):
+    """One fit of ``candidate`` on ``dataset``'s split at ``seed``, noisy training labels.
+
+    Returns
+    -------
+    row : dict
+        The cell (``KEY``), the clean-test ``accuracy``, ``fit_seconds`` and
+        the epochs of the history.
+    """
     from sklearn_gce import GCEClassifier, GCEClassifierCV
 
     warnings.simplefilter("ignore")
-    B.limit_threads(1)
+    B.limit_threads(1)  # two fits at once on two cores
     ds = B.load(dataset)
-    Xr_tr, Xr_te, y_tr, y_te = train_test_split(ds.X, ds.y, test_size=0.3, stratify=ds.y, random_state=seed)
-    pre = B.make_preprocessor(ds).fit(Xr_tr)
-    X_tr, X_te = pre.transform(Xr_tr).astype(np.float32), pre.transform(Xr_te).astype(np.float32)
-    y_tr, y_te = np.asarray(y_tr), np.asarray(y_te)
-    y_noisy, _ = B.inject(noise, rate, y_tr, seed, ds.n_classes, X=X_tr if noise == "instance" else None)
+    X_tr, X_te, y_tr, y_te = B.split_and_preprocess(ds, seed)
+    y_noisy, _ = B.inject(noise, rate, y_tr, seed, ds.n_classes)
     params = CANDIDATES[candidate]
     start = time.perf_counter()
     if params is None:
@@ -85,6 +90,10 @@ def cell(dataset, noise, rate, seed, candidate):
 
 
 def report(df):
+    """Write ``bagged_members.md`` from the fits in ``df`` and print the summary."""
+    if DEFAULT not in set(df.get("candidate", ())):
+        raise SystemExit(f"{CSV} has no fit of {DEFAULT!r}, the reference: run it "
+                         f"(--candidates {DEFAULT}).")
     acc = df.pivot_table(index=["dataset", "noise"], columns="candidate", values="accuracy") * 100
     gain = acc.sub(acc[DEFAULT], axis=0).drop(columns=DEFAULT)
     times = df.pivot_table(index="dataset", columns="candidate", values="fit_seconds", aggfunc="mean")
@@ -111,26 +120,32 @@ def report(df):
 
 
 def main():
+    """Run the candidates' fits not in ``bagged_members.csv`` yet (saved as each ends), then report."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n-jobs", type=int, default=1)
+    ap.add_argument("--n-jobs", type=int, default=2, help="fits at once, one thread each (default 2)")
     ap.add_argument("--candidates", nargs="*", default=list(CANDIDATES))
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     unknown = sorted(set(args.candidates) - set(CANDIDATES))
     if unknown:
         raise SystemExit(f"unknown candidates {unknown}; known: {list(CANDIDATES)}")
-    old = pd.read_csv(CSV) if os.path.exists(CSV) else pd.DataFrame(columns=["candidate"])
+    rows = pd.read_csv(CSV).to_dict("records") if os.path.exists(CSV) else []
     if not args.report_only:
         from joblib import Parallel, delayed
 
-        done = set(old.candidate)
+        done = {tuple(row[k] for k in KEY) for row in rows}
         jobs = [(d, n, r, s, c) for s in TUNING_SEEDS for d in DATASETS for n, r in SETTINGS
-                for c in args.candidates if c not in done]
-        print(f"{len(jobs)} fits to run", flush=True)
-        rows = Parallel(n_jobs=args.n_jobs, verbose=5)(delayed(cell)(*job) for job in jobs)
-        old = pd.concat([old, pd.DataFrame(rows)], ignore_index=True) if len(old) else pd.DataFrame(rows)
-        old.to_csv(CSV, index=False)
-    report(old)
+                for c in args.candidates if (d, n, r, s, c) not in done]
+        print(f"{len(jobs)} fits to run, {len(done)} already in {CSV}", flush=True)
+        fits = Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(delayed(cell)(*j) for j in jobs)
+        for row in fits:  # saved as each ends: an interrupted run goes on where it stopped
+            rows.append(row)
+            pd.DataFrame(rows).to_csv(CSV, index=False)
+            print(f"{row['dataset']}/{row['noise']}/seed {row['seed']}/{row['candidate']}: "
+                  f"{row['accuracy']:.3f} in {row['fit_seconds']:.0f} s ({len(rows)} fits)", flush=True)
+    if not rows:
+        raise SystemExit(f"No fits yet in {CSV}: run without --report-only first.")
+    report(pd.DataFrame(rows))
 
 
 if __name__ == "__main__":
