@@ -431,7 +431,7 @@ def main(argv=None):
     stem = os.path.join(args.out, "label_issues")
     rows = []
     if args.resume and os.path.exists(stem + ".csv"):
-        old = pd.read_csv(stem + ".csv")
+        old = pd.read_csv(stem + ".csv", dtype={"code": str})  # a commit such as 438e977 is no number
         rows = old.to_dict("records")
         done = {(r["dataset"], r["noise"], float(r["rate"]), int(r["seed"])) for r in rows}
         cells = [c for c in cells if (c[0], c[1], float(c[2]), c[3]) not in done]
