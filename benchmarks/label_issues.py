@@ -60,6 +60,7 @@ Commands
     python benchmarks/label_issues.py --quick              # hpc, 40% symmetric, 500 rows, 10 epochs: checks that it runs
     python benchmarks/label_issues.py --n-jobs 2           # the full run (seed 0)
     python benchmarks/label_issues.py --n-jobs 2 --resume  # continue an interrupted run
+    python benchmarks/label_issues.py --n-jobs 2 --seeds 2 --ensemble-size 2 --out benchmarks/results/label_issues_ens2_seed2
 """
 
 import argparse
@@ -163,7 +164,7 @@ def _cleanlab(make, X, y_noisy, seed):
     return flags, score, time.perf_counter() - t0
 
 
-def run_cell(cell, max_train, max_epochs):
+def run_cell(cell, max_train, max_epochs, ensemble_size=1):
     """Every detector (and the default fit) on one setting, in this process: the csv rows."""
     dataset, noise, rate, seed = cell
     B.limit_threads(1)
@@ -179,7 +180,8 @@ def run_cell(cell, max_train, max_epochs):
         warnings.simplefilter("ignore")
         # the one-pass detector
         t0 = time.perf_counter()
-        cv = GCEClassifierCV(cv=5, qs=(0.8,), losses=("gce",), random_state=seed, **epochs).fit(X_tr, y_noisy)
+        cv = GCEClassifierCV(cv=5, qs=(0.8,), losses=("gce",), ensemble_size=ensemble_size, random_state=seed,
+                             **epochs).fit(X_tr, y_noisy)
         seconds = time.perf_counter() - t0
         rows.append({**base, "detector": ONE_PASS, **_scores(flipped, cv.label_issues_, cv.label_quality_),
                      "fit_seconds": seconds, "test_accuracy": float(np.mean(cv.predict(X_te) == y_te)),
@@ -272,6 +274,8 @@ def report(df, skipped, args, wall, command):
         "the subsample, the noise draw and the models change together). "
         + ("max_epochs=" + str(args.max_epochs) + ". " if args.max_epochs else "Every model at its defaults "
            "except as stated. ")
+        + (f"The one pass with ensemble_size={args.ensemble_size} ({args.ensemble_size} members per fold). "
+           if args.ensemble_size != 1 else "")
         + "See the script's docstring for the set-up in full.",
         "",
         *([f"Package code: {', '.join(map(str, dict.fromkeys(df.code.dropna())))} (at the start of each run; "
@@ -416,6 +420,8 @@ def main(argv=None):
     parser.add_argument("--max-train", type=int, default=2000, help="training rows at most (default %(default)s)")
     parser.add_argument("--max-epochs", type=int, default=None,
                         help="max_epochs of every network (default: the package's)")
+    parser.add_argument("--ensemble-size", type=int, default=1,
+                        help="the one pass's members per fold (GCEClassifierCV's ensemble_size; default 1)")
     parser.add_argument("--n-jobs", type=int, default=1, help="worker processes (1 thread each)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the settings already in <out>/label_issues.csv and run the rest")
@@ -453,11 +459,11 @@ def main(argv=None):
 
     if args.n_jobs == 1:
         for cell in cells:
-            save(run_cell(cell, args.max_train, args.max_epochs))
+            save(run_cell(cell, args.max_train, args.max_epochs, args.ensemble_size))
     elif cells:
         # spawn: fresh workers, not forks of a process that has loaded torch
         with ProcessPoolExecutor(args.n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(run_cell, c, args.max_train, args.max_epochs) for c in cells]
+            futures = [pool.submit(run_cell, c, args.max_train, args.max_epochs, args.ensemble_size) for c in cells]
             for future in as_completed(futures):
                 save(future.result())
     df = pd.DataFrame(rows)
