@@ -99,7 +99,9 @@ class GCEClassifierCV(BaseGCEClassifier):
         Members trained per setting, from different initialisations; a
         setting predicts with the mean of its members' probabilities (TabM's
         recipe, Gorishniy et al., ICLR 2025, uses 32 members of one setting:
-        ``qs=(0.8,), losses=('gce',), ensemble_size=32``).
+        ``qs=(0.8,), losses=('gce',), ensemble_size=32``). With ``cv``, 2
+        gives better ``label_issues_`` for about 1.45x the time (see the user
+        guide, "Which training labels are wrong").
     ensemble : bool or int, default=False
         Predict with the mean of the probabilities of the best settings'
         members on the hold-out instead of the chosen setting's: ``True``,

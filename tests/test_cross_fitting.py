@@ -54,8 +54,9 @@ def test_stopped_members_are_not_validated_and_the_fit_is_unchanged(digits, monk
 
     X, y = digits
     X, y = X[:400], y[:400]
+    # members of full width: on these rows some of them stop within 12 epochs
     params = dict(cv=4, qs=(0.8,), losses=("gce",), max_epochs=12, n_iter_no_change=2, noise_correction=None,
-                  batch_size=50, random_state=0)
+                  batch_size=50, module__hidden_sizes=(256, 256), random_state=0)
     computed, forward = [], MemberMLP.forward
 
     def recording(self, X):
@@ -188,12 +189,12 @@ def test_the_grid_on_sparse_input_has_no_per_column_embedding(digits):
 def test_cross_fitted_members_are_narrower_unless_the_user_sizes_them(digits):
     X, y = digits
     widths = {}
-    for name, params in {"cv": dict(cv=3), "user": dict(cv=3, module__hidden_sizes=(32, 16)),
-                         "no cv": {}}.items():
+    for name, params in {"cv": dict(cv=3), "splitter": dict(cv=StratifiedKFold(3)),
+                         "user": dict(cv=3, module__hidden_sizes=(32, 16)), "no cv": {}}.items():
         module = GCEClassifierCV(**{**FAST, "max_epochs": 1, "noise_correction": None, **params}).fit(
             X[:150], y[:150]).module_
         widths[name] = [layer.weight.shape[1] for layer in module.layers]  # each layer's inputs
-    assert widths == {"cv": [96, 96], "user": [32, 16], "no cv": [256, 256]}
+    assert widths == {"cv": [96, 96], "splitter": [96, 96], "user": [32, 16], "no cv": [256, 256]}
 
 
 def test_each_member_is_validated_on_its_own_fold_alone(digits, monkeypatch):
