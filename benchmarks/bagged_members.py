@@ -29,7 +29,6 @@ Commands
 import argparse
 import os
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -79,14 +78,15 @@ def cell(dataset, noise, rate, seed, candidate):
     X_tr, X_te, y_tr, y_te = B.split_and_preprocess(ds, seed)
     y_noisy, _ = B.inject(noise, rate, y_tr, seed, ds.n_classes)
     params = CANDIDATES[candidate]
-    start = time.perf_counter()
     if params is None:
-        clf = GCEClassifier(random_state=seed).fit(X_tr, y_noisy)
+        def make():
+            return GCEClassifier(random_state=seed)
     else:
-        clf = GCEClassifierCV(qs=(0.8,), losses=("gce",), random_state=seed, **params).fit(X_tr, y_noisy)
+        def make():
+            return GCEClassifierCV(qs=(0.8,), losses=("gce",), random_state=seed, **params)
+    accuracy, fit_seconds, clf = B.fit_score(make, X_tr, y_noisy, X_te, y_te, return_estimator=True)
     return dict(dataset=dataset, noise=noise, rate=rate, seed=seed, candidate=candidate,
-                accuracy=float((clf.predict(X_te) == y_te).mean()), fit_seconds=time.perf_counter() - start,
-                epochs=len(clf.history))
+                accuracy=accuracy, fit_seconds=fit_seconds, epochs=len(clf.history))
 
 
 def report(df):
