@@ -35,7 +35,7 @@ Test accuracy on CLEAN labels after training on labels corrupted by
   with their mean; ``GCE bagged (cv=5)``, issue 23; ``GCE bagged 256 (cv=5)``
   with members of ``GCEClassifier``'s width, ``module__hidden_sizes=(256, 256)``;
   ``GCE bagged q0.2|0.8 (cv=5)``: ``qs=(0.2, 0.8)``, the q chosen out of fold,
-  members ``module__hidden_sizes=(64, 64)``),
+  members ``module__hidden_sizes=(64, 64)``; ``GCE bagged q0.5 (cv=5)``: ``qs=(0.5,)``),
   ``GCEClassifier(loss='truncated')``, ``GCEClassifier`` on the ``MLP``
   without its numeric embedding (``module__numeric_embedding=None``), plain ``skorch.NeuralNetClassifier``
   with the same ``MLP`` and ``torch.nn.CrossEntropyLoss`` (same epochs, lr,
@@ -97,7 +97,7 @@ from _grid import (BASELINES, BASELINES_BEFORE, CAREFUL_PEERS, HELD_OUT_SEEDS, K
                    SETTING, TREES, TUNING_SEEDS, plan)
 from sklearn_gce import directed_flip_rate  # noqa: E402
 
-METHODS = ["GCE (gce)", B.PREVIOUS_DEFAULTS, "GCE (no correction)", "GCE (MLP alone)", "GCE bagged (cv=5)", "GCE bagged 256 (cv=5)", "GCE bagged q0.2|0.8 (cv=5)", "GCE (truncated)", "GCE (no emb.)", "GCE + forward", "CE + ELR",
+METHODS = ["GCE (gce)", B.PREVIOUS_DEFAULTS, "GCE (no correction)", "GCE (MLP alone)", "GCE bagged (cv=5)", "GCE bagged 256 (cv=5)", "GCE bagged q0.2|0.8 (cv=5)", "GCE bagged q0.5 (cv=5)", "GCE (truncated)", "GCE (no emb.)", "GCE + forward", "CE + ELR",
            *B.SUCCESSOR_LOSSES, "skorch CE", "sklearn MLP",
            "LogReg", "HistGB", "CL(LogReg)", *CAREFUL_PEERS, "CL(GCE)"]
 # tables added by issue 23, where gradient-boosted trees lead the network with clean labels
@@ -682,7 +682,7 @@ def main(argv=None):
             wall_before = json.load(open(wall_path))["seconds"]
         print(f"--resume: {len(rows)} fits already in {csv_path}, {len(jobs)} to run", flush=True)
     # expensive methods first so the parallel tail is short
-    order = {m: i for i, m in enumerate(["GCE bagged q0.2|0.8 (cv=5)", "GCE bagged (cv=5)", "GCE bagged 256 (cv=5)", "CL(GCE)", "GCE + forward", "skorch CE", "GCE (gce)", "GCE (MLP alone)",
+    order = {m: i for i, m in enumerate(["GCE bagged q0.2|0.8 (cv=5)", "GCE bagged q0.5 (cv=5)", "GCE bagged (cv=5)", "GCE bagged 256 (cv=5)", "CL(GCE)", "GCE + forward", "skorch CE", "GCE (gce)", "GCE (MLP alone)",
                                           "GCE (truncated)", "GCE (no emb.)", "CL(HistGB ES)"])}
     jobs.sort(key=lambda j: order.get(j[4], 99))
 
