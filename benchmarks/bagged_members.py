@@ -140,6 +140,20 @@ def report(df):
     print(summary.to_string())
 
 
+def pending(rows, candidates, run="first"):
+    """The fits of ``candidates`` (and, in a named run, the reference) not among ``rows`` yet."""
+    def key(d, n, r, s, c, run):  # the reference is fitted once per run
+        return (d, n, r, s, c, run if c == SAME_RUN_REFERENCE else "")
+    # rows from before the column existed (NaN in the csv) belong to the first run
+    done = {key(*(row[k] for k in KEY), row.get("run") if isinstance(row.get("run"), str) else "first")
+            for row in rows}
+    wanted = list(candidates)
+    if run != "first" and SAME_RUN_REFERENCE not in wanted:
+        wanted.append(SAME_RUN_REFERENCE)
+    return [(d, n, r, s, c, run) for s in TUNING_SEEDS for d in DATASETS for n, r in SETTINGS
+            for c in wanted if key(d, n, r, s, c, run) not in done]
+
+
 def main():
     """Run the candidates' fits not in ``bagged_members.csv`` yet (saved as each ends), then report."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -157,14 +171,7 @@ def main():
     if not args.report_only:
         from joblib import Parallel, delayed
 
-        def key(d, n, r, s, c, run):  # the reference is fitted once per invocation's name
-            return (d, n, r, s, c, run if c == SAME_RUN_REFERENCE else "")
-        done = {key(*(row[k] for k in KEY), str(row.get("run", "first"))) for row in rows}
-        wanted = list(args.candidates)
-        if args.run != "first" and SAME_RUN_REFERENCE not in wanted:
-            wanted.append(SAME_RUN_REFERENCE)
-        jobs = [(d, n, r, s, c, args.run) for s in TUNING_SEEDS for d in DATASETS for n, r in SETTINGS
-                for c in wanted if key(d, n, r, s, c, args.run) not in done]
+        jobs = pending(rows, args.candidates, args.run)
         print(f"{len(jobs)} fits to run, {len(done)} already in {CSV}", flush=True)
         fits = Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(delayed(cell)(*j) for j in jobs)
         for row in fits:  # saved as each ends: an interrupted run goes on where it stopped
