@@ -46,7 +46,6 @@ DATASETS = ["flights", "gsswages", "diamonds", "storms", "hpc", "kershaw", "digi
 SETTINGS = [("none", 0.0), ("symmetric", 0.4), ("pairflip", 0.2)]
 TUNING_SEEDS = [0, 1]
 DEFAULT = "default"  # GCEClassifier()
-
 CANDIDATES = {
     DEFAULT: None,
     "cv=5, 256 wide": dict(cv=5, module__hidden_sizes=(256, 256)),
@@ -172,7 +171,7 @@ def main():
         from joblib import Parallel, delayed
 
         jobs = pending(rows, args.candidates, args.run)
-        print(f"{len(jobs)} fits to run, {len(done)} already in {CSV}", flush=True)
+        print(f"{len(jobs)} fits to run, {len(rows)} already in {CSV}", flush=True)
         fits = Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(delayed(cell)(*j) for j in jobs)
         for row in fits:  # saved as each ends: an interrupted run goes on where it stopped
             rows.append(row)
