@@ -25,6 +25,7 @@ Commands
     python benchmarks/bagged_members.py --candidates "cv=5, 96 wide" default
     python benchmarks/bagged_members.py --report-only    # the table from what is there
     python benchmarks/bagged_members.py --run q --candidates "cv=5, 96 wide, q=0.5" "cv=5, 64 wide, qs=(0.2, 0.8)"
+    python benchmarks/bagged_members.py --run w48 --candidates "cv=5, 48 wide, qs=(0.2, 0.8)" "race, 10 settings (GCEClassifierCV 0.2)"
 """
 
 import argparse
@@ -46,6 +47,7 @@ DATASETS = ["flights", "gsswages", "diamonds", "storms", "hpc", "kershaw", "digi
 SETTINGS = [("none", 0.0), ("symmetric", 0.4), ("pairflip", 0.2)]
 TUNING_SEEDS = [0, 1]
 DEFAULT = "default"  # GCEClassifier()
+RACE = "race, 10 settings (GCEClassifierCV 0.2)"
 CANDIDATES = {
     DEFAULT: None,
     "cv=5, 256 wide": dict(cv=5, module__hidden_sizes=(256, 256)),
@@ -60,6 +62,10 @@ CANDIDATES = {
     # them cost about what five of 96 do)
     "cv=5, 96 wide, q=0.5": dict(cv=5, qs=(0.5,), module__hidden_sizes=(96, 96)),
     "cv=5, 64 wide, qs=(0.2, 0.8)": dict(cv=5, qs=(0.2, 0.8), module__hidden_sizes=(64, 64)),
+    "cv=5, 48 wide, qs=(0.2, 0.8)": dict(cv=5, qs=(0.2, 0.8), module__hidden_sizes=(48, 48)),
+    # GCEClassifierCV's defaults of 0.2: the race of ten settings on a 10% hold-out, members of
+    # GCEClassifier's width (the cost a new default of GCEClassifierCV is held to)
+    RACE: dict(cv=None, qs=(0.3, 0.5, 0.7, 0.9, 1.0), losses=("gce", "truncated")),
 }
 # The candidate whose fits every invocation's times are compared with (see ``report``).
 SAME_RUN_REFERENCE = "cv=5, 96 wide"
