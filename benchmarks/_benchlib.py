@@ -574,10 +574,6 @@ def make_methods(seed, names=None, gce_spec=None):
         "GCE bagged q0.2|0.8 (cv=5)": lambda: GCEClassifierCV(
             **{**gp(), "cv": 5, "qs": (0.2, 0.8), "losses": ("gce",), "module__hidden_sizes": (64, 64)},
             random_state=seed),
-        # the same with members 48 wide, to bring its cost under twice the default's
-        "GCE bagged q0.2|0.8 48 (cv=5)": lambda: GCEClassifierCV(
-            **{**gp(), "cv": 5, "qs": (0.2, 0.8), "losses": ("gce",), "module__hidden_sizes": (48, 48)},
-            random_state=seed),
         # GCEClassifierCV's defaults of 0.2: ten settings raced on a 10% hold-out
         "GCEClassifierCV 0.2 (race)": lambda: GCEClassifierCV(
             **{**gp(), "cv": None, "qs": (0.3, 0.5, 0.7, 0.9, 1.0), "losses": ("gce", "truncated")},
