@@ -14,7 +14,7 @@ default:
   accuracy on its held-out (noisy) rows (``holdout_acc``; ties go to the first
   of the pair). That is what a default that adapts to the data would do at 2x
   the cost of one fit, the limit the realistic-noise issue sets; the
-  one-pass ``GCEClassifierCV(losses=(a, b))`` trains such a pair at once.
+  one-pass ``GCEClassifierCV(losses=(a, b), cv=None)`` trains such a pair at once.
   Pairs over that budget are left out: forward correction is itself two
   fits, and the default network (the MLP and its additive member) costs
   its measured fit time over the MLP alone's; but for the pair of the MLP

@@ -11,7 +11,7 @@ the estimated noise has a direction (``directed_flip_rate`` > 0.15),
 predicting with the mean of both passes. This script fits, on the same
 split and noisy labels,
 
-* ``CV grid (auto)``: ``GCEClassifierCV(random_state=s)``, the default grid
+* ``CV grid (auto)``: ``GCEClassifierCV(cv=None, random_state=s)`` with 0.2's default grid
   (5 q x 2 losses, 10 members), noise_correction='auto';
 * ``CV grid (None)``: the same with ``noise_correction=None``;
 * ``CV5 (auto)``: ``GCEClassifierCV(cv=5, qs=(0.8,), losses=("gce",),
@@ -72,9 +72,11 @@ DATASETS = ["digits", "hpc", "weather"]
 NOISES = ["pairflip", "mapping"]
 RATE = 0.4
 CV5 = {"cv": 5, "qs": (0.8,), "losses": ("gce",)}
+# GCEClassifierCV's defaults of 0.2 (the race on a hold-out), which these figures were measured with
+RACE_GRID = {"cv": None, "qs": (0.3, 0.5, 0.7, 0.9, 1.0), "losses": ("gce", "truncated")}
 METHODS = {
-    "CV grid (auto)": lambda s: GCEClassifierCV(random_state=s),
-    "CV grid (None)": lambda s: GCEClassifierCV(noise_correction=None, random_state=s),
+    "CV grid (auto)": lambda s: GCEClassifierCV(**RACE_GRID, random_state=s),
+    "CV grid (None)": lambda s: GCEClassifierCV(**RACE_GRID, noise_correction=None, random_state=s),
     "CV5 (auto)": lambda s: GCEClassifierCV(**CV5, random_state=s),
     "CV5 (None)": lambda s: GCEClassifierCV(**CV5, noise_correction=None, random_state=s),
     "GCEClassifier (auto)": lambda s: GCEClassifier(random_state=s),
@@ -129,7 +131,7 @@ def report(df, command, wall_s, out):
         "pairing of the classes, a <-> b); seeds "
         f"{sorted(set(df.seed))} (split, noise draw and model seed together). Accuracy on the clean "
         "test labels."), "",
-        ("Methods: `CV grid` = `GCEClassifierCV(random_state=s)` (default grid, 10 settings, "
+        ("Methods: `CV grid` = `GCEClassifierCV(cv=None, random_state=s)` (0.2's default grid, 10 settings, "
         "in-sample estimate of T); `CV5` = `GCEClassifierCV(cv=5, qs=(0.8,), losses=('gce',), "
         "random_state=s)` (out-of-fold estimate of T); `(auto)` = default `noise_correction='auto'`, "
         "`(None)` = `noise_correction=None`; `GCEClassifier (auto)` = `GCEClassifier(random_state=s)`, "

@@ -3,7 +3,7 @@ Which training labels are wrong? Out-of-fold label quality in one pass
 ======================================================================
 
 A fifth of the training labels of scikit-learn's digits are replaced by another
-class. ``GCEClassifierCV(cv=5)`` trains five cross-fitted networks in one pass
+class. ``GCEClassifierCV(cv=5, qs=(0.8,), losses=("gce",))`` trains five cross-fitted networks in one pass
 (network ``f`` never sees the rows of fold ``f``), so every training row gets
 probabilities from a network that did not train on it. From them come a
 label-quality score per row (``label_quality_``), the rows that confident

@@ -29,7 +29,7 @@ X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
 _, y_noisy = LabelNoiseInjector(rate=0.4, random_state=0).fit_resample(X_train, y_train)
 
-clf = GCEClassifierCV(qs=(0.3, 0.5, 0.7, 0.9, 1.0), losses=("gce", "truncated"), random_state=0)
+clf = GCEClassifierCV(qs=(0.3, 0.5, 0.7, 0.9, 1.0), losses=("gce", "truncated"), random_state=0, cv=None)
 clf.fit(X_train, y_noisy)
 
 results = pd.DataFrame({

@@ -57,8 +57,8 @@ def fits():
         "forward": (GCEClassifier(noise_correction="forward", **common), *pairflip),
         "auto_corrects": (GCEClassifier(**common), *pairflip),
         "race": (GCEClassifierCV(qs=(0.5, 1.0), losses=("gce", "truncated", "ce"), prune_start=3,
-                                 prune_every=3, **common), *numeric),
-        "ensemble": (GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), ensemble=True, **common), *numeric),
+                                 prune_every=3, **common, cv=None), *numeric),
+        "ensemble": (GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), ensemble=True, **common, cv=None), *numeric),
         "table": (GCEClassifier(**common), *table),
     }
 

@@ -78,7 +78,7 @@ def test_a_model_pickled_by_0_2_fails_with_a_message_to_refit():
 
 
 @pytest.mark.parametrize("make", [lambda: GCEClassifier(max_epochs=2, random_state=0),
-                                  lambda: GCEClassifierCV(qs=(0.5,), losses=("gce",), max_epochs=2, random_state=0)])
+                                  lambda: GCEClassifierCV(qs=(0.5,), losses=("gce",), max_epochs=2, random_state=0, cv=None)])
 def test_a_model_pickled_by_this_version_loads_and_predicts_the_same(make, digits):
     X, y = digits
     clf = make().fit(X[:300], y[:300])
@@ -137,7 +137,7 @@ def test_devices_that_cannot_work_here_get_a_clear_error(device, message, digits
     with pytest.raises(ValueError, match=message):
         GCEClassifier(device=device, max_epochs=1).fit(X[:50], y[:50])
     with pytest.raises(ValueError, match=message):
-        GCEClassifierCV(device=device, max_epochs=1).fit(X[:50], y[:50])
+        GCEClassifierCV(device=device, max_epochs=1, cv=None).fit(X[:50], y[:50])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
@@ -148,6 +148,6 @@ def test_cuda_without_a_gpu_says_so_and_names_auto(digits):
 
 
 def test_the_grid_comes_loss_by_loss_with_q_crossed_only_with_the_lq_losses():
-    clf = GCEClassifierCV(qs=(0.5, 1), losses=("gce", "ce", "truncated"))
+    clf = GCEClassifierCV(qs=(0.5, 1), losses=("gce", "ce", "truncated"), cv=None)
     assert clf._settings() == [{"loss": "gce", "q": 0.5}, {"loss": "gce", "q": 1.0}, {"loss": "ce"},
                                {"loss": "truncated", "q": 0.5}, {"loss": "truncated", "q": 1.0}]

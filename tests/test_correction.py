@@ -249,7 +249,7 @@ def test_forward_correction_of_the_one_pass_grid_without_folds(pairflip_digits):
 
     X, y_noisy, _, X_test, _ = pairflip_digits
     clf = GCEClassifierCV(qs=(0.7,), losses=("gce", "truncated"), noise_correction="forward", max_epochs=8,
-                          prune_start=3, prune_every=3, random_state=0).fit(X, y_noisy)
+                          prune_start=3, prune_every=3, random_state=0, cv=None).fit(X, y_noisy)
     assert clf.noise_correction_ == "forward" and isinstance(clf.criterion_, ForwardCorrectedLoss)
     assert clf.transition_matrix_.shape == (10, 10) and clf.member_label_issues_.shape == (len(X), 2)
     members = clf.predict_member_proba(X_test)

@@ -22,6 +22,25 @@ def noisy_fit(noisy_digits):
     return GCEClassifierCV(cv=4, qs=(0.5, 1.0), losses=("gce", "ce"), max_epochs=25, random_state=0).fit(X, y_noisy)
 
 
+def test_the_default_is_a_bag_of_two_q_chosen_out_of_fold(digits):
+    X, y = digits
+    X, y = X[:500], y[:500]
+    clf = GCEClassifierCV(max_epochs=6, random_state=0).fit(X, y)
+    # five folds of q=0.2 and five of q=0.8, 64 wide, in one pass
+    assert [(m["q"], m["fold"]) for m in clf.members_] == [(q, f) for q in (0.2, 0.8) for f in range(5)]
+    assert [layer.weight.shape[1] for layer in clf.module_.layers] == [64, 64]
+    # the q whose members predict the given labels better out of fold, and its five members predict
+    scores = clf.cv_results_["holdout_score"]
+    chosen = int(np.argmax(scores))
+    assert clf.best_params_ == {"loss": "gce", "q": (0.2, 0.8)[chosen]}
+    np.testing.assert_array_equal(clf.predicting_members_, np.arange(5) + 5 * chosen)
+    oof_correct = clf.oof_proba_.argmax(1) == np.searchsorted(clf.classes_, y)
+    assert scores[chosen] == pytest.approx(oof_correct.mean())
+    members = clf.predict_member_proba(X[:50])
+    np.testing.assert_allclose(clf.predict_proba(X[:50]), members[:, clf.predicting_members_].mean(1), atol=1e-6)
+    assert clf.label_quality_.shape == (500,) and clf.label_issues_.dtype == bool
+
+
 def test_a_member_trains_outside_its_fold_and_is_validated_inside_it():
     row_fold, member_fold = np.array([0, 1, 2, 0, 1]), np.array([0, 1, 2, 0, 1, 2])
     state = SampleState(np.zeros(5, np.int64), np.full(5, 2.0, np.float32), None, n_members=6,
@@ -159,7 +178,7 @@ def test_without_cv_nothing_changes_and_the_truncated_flags_keep_their_meaning(d
     X, y = digits
     _, y_noisy = LabelNoiseInjector(rate=0.3, random_state=0).fit_resample(X[:500], y[:500])
     clf = GCEClassifierCV(qs=(0.7,), losses=("truncated",), prune_start=3, prune_every=3, max_epochs=10,
-                          random_state=0).fit(X[:500], y_noisy)
+                          random_state=0, cv=None).fit(X[:500], y_noisy)
     assert not hasattr(clf, "oof_proba_") and not hasattr(clf, "fold_")
     assert clf.label_issues_.sum() > 0 and "fold" not in clf.members_[0]
 
@@ -190,11 +209,14 @@ def test_cross_fitted_members_are_narrower_unless_the_user_sizes_them(digits):
     X, y = digits
     widths = {}
     for name, params in {"cv": dict(cv=3), "splitter": dict(cv=StratifiedKFold(3)),
-                         "user": dict(cv=3, module__hidden_sizes=(32, 16)), "no cv": {}}.items():
+                         "user": dict(cv=3, module__hidden_sizes=(32, 16)), "no cv": dict(cv=None),
+                         "grid": dict(cv=3, qs=(0.2, 0.8)), "grid, no cv": dict(cv=None, qs=(0.2, 0.8))}.items():
         module = GCEClassifierCV(**{**FAST, "max_epochs": 1, "noise_correction": None, **params}).fit(
             X[:150], y[:150]).module_
         widths[name] = [layer.weight.shape[1] for layer in module.layers]  # each layer's inputs
-    assert widths == {"cv": [96, 96], "splitter": [96, 96], "user": [32, 16], "no cv": [256, 256]}
+    # a grid's cross-fitted members are narrower still: two settings cost about 1.2x one
+    assert widths == {"cv": [96, 96], "splitter": [96, 96], "user": [32, 16], "no cv": [256, 256],
+                      "grid": [64, 64], "grid, no cv": [256, 256]}
 
 
 def test_each_member_is_validated_on_its_own_fold_alone(digits, monkeypatch):

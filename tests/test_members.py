@@ -176,7 +176,7 @@ def test_member_loss_refuses_bad_settings_and_shapes():
 def fitted(noisy_digits):
     X, y, _, X_test, y_test = noisy_digits
     clf = GCEClassifierCV(qs=(0.5, 1.0), losses=("gce", "truncated", "ce"), max_epochs=25,
-                          n_iter_no_change=5, prune_start=3, prune_every=3, random_state=0)
+                          n_iter_no_change=5, prune_start=3, prune_every=3, random_state=0, cv=None)
     return clf.fit(X, y), X_test, y_test
 
 
@@ -230,7 +230,7 @@ def _replay_race(history, patience, patience_behind, size=1):
 def test_members_that_trail_stop_after_n_iter_no_change_behind(noisy_digits):
     X, y, _, _, _ = noisy_digits
     clf = GCEClassifierCV(qs=(0.3, 0.7, 1.0), losses=("gce", "ce"), max_epochs=30,
-                          n_iter_no_change=10, n_iter_no_change_behind=2, random_state=0).fit(X, y)
+                          n_iter_no_change=10, n_iter_no_change_behind=2, random_state=0, cv=None).fit(X, y)
     behind = clf.cv_results_["stopped_behind"]
     np.testing.assert_array_equal(behind, _replay_race(clf.history, 10, 2))
     assert behind.any() and not behind[clf.best_index_]
@@ -244,7 +244,7 @@ def test_members_that_trail_stop_after_n_iter_no_change_behind(noisy_digits):
         [1 + int(np.sum(training[:-1] > i)) for i in range(4)]))
     # copies of a setting race as one
     pairs = GCEClassifierCV(qs=(0.3, 1.0), losses=("gce",), ensemble_size=2, max_epochs=30,
-                            n_iter_no_change=10, n_iter_no_change_behind=2, random_state=0).fit(X, y)
+                            n_iter_no_change=10, n_iter_no_change_behind=2, random_state=0, cv=None).fit(X, y)
     np.testing.assert_array_equal(
         np.repeat(pairs.cv_results_["stopped_behind"], 2), _replay_race(pairs.history, 10, 2, size=2))
 
@@ -254,7 +254,7 @@ def test_members_that_trail_stop_after_n_iter_no_change_behind(noisy_digits):
 def test_no_race_without_n_iter_no_change_behind_or_in_ensemble_mode(noisy_digits, params):
     X, y, _, _, _ = noisy_digits
     clf = GCEClassifierCV(**{"qs": (0.3, 1.0), "losses": ("gce",), "max_epochs": 30, "n_iter_no_change": 5,
-                             "random_state": 0, **params}).fit(X, y)
+                             "random_state": 0, **params}, cv=None).fit(X, y)
     assert not clf.cv_results_["stopped_behind"].any()
     best = dict(clf.callbacks_)["member_early_stopping"].best_epoch_
     if len(clf.history) < clf.max_epochs:  # stopped: the last member ran out of patience
@@ -294,7 +294,7 @@ def test_the_choice_is_the_best_accuracy_on_the_validation_rows(digits):
     X, y = digits
     X_val, y_val = X[1500:], y[1500:]
     clf = GCEClassifierCV(qs=(0.3, 1.0), losses=("gce",), ensemble_size=2, max_epochs=6,
-                          train_split=predefined_split(Dataset(X_val, y_val)), random_state=0)
+                          train_split=predefined_split(Dataset(X_val, y_val)), random_state=0, cv=None)
     clf.fit(X[:1500], y[:1500])
     proba = clf.predict_member_proba(X_val).reshape(len(y_val), 2, 2, 10).mean(2)
     expected = (proba.argmax(-1) == y_val[:, None]).mean(0)
@@ -314,7 +314,7 @@ def test_sample_weight_and_elr_work_per_member(digits):
     w = np.where(np.arange(400) % 2, 1.0, 0.5)
     keep = _KeepState()
     clf = GCEClassifierCV(qs=(0.7,), losses=("gce", "truncated"), max_epochs=4, prune_start=2,
-                          prune_every=1, elr_lambda=1.0, callbacks=[keep], random_state=0)
+                          prune_every=1, elr_lambda=1.0, callbacks=[keep], random_state=0, cv=None)
     clf.fit(X, y, sample_weight=w)
     # a moving average per row and member, keep-weights per member
     assert tuple(keep.state_.elr_targets((2, 10)).shape) == (400, 2, 10)
@@ -327,21 +327,21 @@ def test_sample_weight_and_elr_work_per_member(digits):
 
 def test_pickle_clone_pipeline_and_grid_search():
     X, y = load_iris(return_X_y=True)
-    clf = GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), max_epochs=5, random_state=0).fit(X, y)
+    clf = GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), max_epochs=5, random_state=0, cv=None).fit(X, y)
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
     assert clone(clf).get_params()["qs"] == (0.5, 1.0)
-    pipe = make_pipeline(StandardScaler(), GCEClassifierCV(qs=(0.7,), losses=("gce",), max_epochs=3, random_state=0))
+    pipe = make_pipeline(StandardScaler(), GCEClassifierCV(qs=(0.7,), losses=("gce",), max_epochs=3, random_state=0, cv=None))
     assert pipe.fit(X, y).score(X, y) > 0.3
-    search = GridSearchCV(GCEClassifierCV(qs=(0.7,), losses=("gce",), max_epochs=3, random_state=0),
+    search = GridSearchCV(GCEClassifierCV(qs=(0.7,), losses=("gce",), max_epochs=3, random_state=0, cv=None),
                           {"lr": [1e-3, 1e-2]}, cv=2).fit(X, y)
     assert search.best_params_["lr"] in (1e-3, 1e-2)
 
 
 def test_same_seed_same_model():
     X, y = load_iris(return_X_y=True)
-    a = GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), max_epochs=4, random_state=3).fit(X, y)
-    b = GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), max_epochs=4, random_state=3).fit(X, y)
+    a = GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), max_epochs=4, random_state=3, cv=None).fit(X, y)
+    b = GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), max_epochs=4, random_state=3, cv=None).fit(X, y)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
 
 
@@ -366,7 +366,7 @@ def test_a_member_trains_exactly_as_a_fit_of_its_own(digits, loss):
     kw = dict(max_epochs=14, n_iter_no_change=3, prune_start=6, prune_every=2, lr=5e-3, random_state=0,
               module__hidden_sizes=(32,))
     alone = GCEClassifier(_OneMember, loss=loss, q=0.7, **kw).fit(X, y)
-    member = GCEClassifierCV(qs=(0.7,), losses=(loss,), **kw).fit(X, y)
+    member = GCEClassifierCV(qs=(0.7,), losses=(loss,), **kw, cv=None).fit(X, y)
     assert len(member.history) == len(alone.history)
     np.testing.assert_allclose(member.predict_proba(X), alone.predict_proba(X), atol=1e-5)
     np.testing.assert_array_equal(member.label_issues_, alone.label_issues_)
@@ -386,14 +386,14 @@ def test_a_member_trains_exactly_as_a_fit_of_its_own(digits, loss):
 def test_bad_grids_are_refused_with_a_clear_message(params, message):
     X, y = load_iris(return_X_y=True)
     with pytest.raises(ValueError, match=message):
-        GCEClassifierCV(max_epochs=1, **params).fit(X, y)
+        GCEClassifierCV(max_epochs=1, **params, cv=None).fit(X, y)
 
 
 def test_no_partial_fit_and_too_small_data():
     assert not hasattr(GCEClassifierCV(), "partial_fit")
     X, y = np.random.RandomState(0).rand(6, 2), np.array([0, 1, 2, 0, 1, 2])
     with pytest.warns(UserWarning, match="the choice is made on the training labels"):
-        clf = GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), max_epochs=3).fit(X, y)
+        clf = GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), max_epochs=3, cv=None).fit(X, y)
     assert len(clf.history) == 3 and clf.best_index_ in (0, 1)
 
 
@@ -410,7 +410,7 @@ def test_a_module_of_ones_own_must_stack_its_members():
             return self.linear(X).unsqueeze(1).expand(-1, self.n_members, -1)
 
     with pytest.raises(ValueError, match="member as first dimension"):
-        GCEClassifierCV(Plain, qs=(0.5, 1.0), losses=("gce",), max_epochs=1).fit(X, y)
+        GCEClassifierCV(Plain, qs=(0.5, 1.0), losses=("gce",), max_epochs=1, cv=None).fit(X, y)
 
     class Stacked(torch.nn.Module):
         def __init__(self, n_members=1, n_features=4, n_classes=3):
@@ -421,7 +421,7 @@ def test_a_module_of_ones_own_must_stack_its_members():
         def forward(self, X):
             return torch.einsum("bi,mic->bmc", X, self.weight)
 
-    clf = GCEClassifierCV(Stacked, qs=(0.5, 1.0), losses=("gce",), max_epochs=5, random_state=0).fit(X, y)
+    clf = GCEClassifierCV(Stacked, qs=(0.5, 1.0), losses=("gce",), max_epochs=5, random_state=0, cv=None).fit(X, y)
     assert clf.predict_member_proba(X).shape == (150, 2, 3)
 
 

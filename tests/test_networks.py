@@ -339,7 +339,7 @@ def test_the_default_network_bins_each_column_64_times_up_to_160000_ramps_a_row(
                         random_state=0).fit(X, y)
     assert clf.module_.embedding.edges.shape == (n_inputs, n_bins + 1)
     stacked = GCEClassifierCV(qs=(0.5,), losses=("gce",), max_epochs=1, noise_correction=None,
-                              random_state=0).fit(X, y)
+                              random_state=0, cv=None).fit(X, y)
     assert stacked.module_.n_bins == n_bins
     # a user's choice wins
     mine = GCEClassifier(max_epochs=1, module__n_bins=7, noise_correction=None, random_state=0).fit(X, y)

@@ -148,12 +148,12 @@ def test_partial_fit_on_sparse_chunks():
 
 def test_gce_classifier_cv_on_sparse_input():
     X, y = _sparse_data()
-    cv = GCEClassifierCV(qs=(0.7, 1.0), losses=("gce",), **FAST).fit(X, y)
+    cv = GCEClassifierCV(qs=(0.7, 1.0), losses=("gce",), **FAST, cv=None).fit(X, y)
     np.testing.assert_allclose(cv.predict_proba(X), cv.predict_proba(X.toarray()), rtol=1e-5, atol=1e-6)
     assert cv.score(X, y) > 0.4
     assert cv.module_.n_bins == 0  # no per-column embedding on sparse input
     assert not cv.module_.input_mean.any()
-    embedded = GCEClassifierCV(qs=(0.7,), losses=("gce",), module__numeric_embedding="piecewise_linear", **FAST)
+    embedded = GCEClassifierCV(qs=(0.7,), losses=("gce",), module__numeric_embedding="piecewise_linear", **FAST, cv=None)
     assert embedded.fit(X, y).module_.n_bins == 64  # the default bins: 600 columns are few enough
 
 
