@@ -65,6 +65,7 @@ Commands
     python benchmarks/label_issues.py --n-jobs 2 --resume  # continue an interrupted run
     python benchmarks/label_issues.py --n-jobs 2 --seeds 2 --ensemble-size 2 --out benchmarks/results/label_issues_ens2_seed2
     python benchmarks/label_issues.py --n-jobs 2 --seeds 0 1 2 --one-pass default --out benchmarks/results/label_issues_default
+    python benchmarks/label_issues.py --n-jobs 2 --seeds 0 1 2 --one-pass "q0.7|0.9 mean, 64 wide" --out benchmarks/results/label_issues_q79_64
 """
 
 import argparse
@@ -446,7 +447,7 @@ def main(argv=None):
                         help="the one pass's members per fold (GCEClassifierCV's ensemble_size; default 1)")
     parser.add_argument("--one-pass", default="q0.8", choices=list(ONE_PASS_CONFIGS),
                         help="the one pass: GCEClassifierCV(cv=5, qs=(0.8,), losses=('gce',)) (q0.8, the default), "
-                             "GCEClassifierCV() at its defaults (default), or qs=(0.7, 0.9) averaged (q0.7|0.9 mean)")
+                             "GCEClassifierCV() at its defaults (default), or qs=(0.7, 0.9) averaged with ensemble=2, 96 or 64 wide ('q0.7|0.9 mean[, 64 wide]')")
     parser.add_argument("--n-jobs", type=int, default=1, help="worker processes (1 thread each)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the settings already in <out>/label_issues.csv and run the rest")
