@@ -540,6 +540,9 @@ MLP_ALONE = {"module__additive_member": False, "noise_correction": None}
 
 
 PREVIOUS_DEFAULTS = "GCE (lr 1e-3, 16 bins)"
+# GCEClassifierCV's defaults of 0.2: ten settings raced on a 10% hold-out (cv=None). The
+# benchmarks that measured it, or compare with it, pass it whole since 0.3 changed the defaults.
+RACE_GRID = {"cv": None, "qs": (0.3, 0.5, 0.7, 0.9, 1.0), "losses": ("gce", "truncated")}
 
 
 def make_methods(seed, names=None, gce_spec=None):
@@ -575,9 +578,7 @@ def make_methods(seed, names=None, gce_spec=None):
             **{**gp(), "cv": 5, "qs": (0.2, 0.8), "losses": ("gce",), "module__hidden_sizes": (64, 64)},
             random_state=seed),
         # GCEClassifierCV's defaults of 0.2: ten settings raced on a 10% hold-out
-        "GCEClassifierCV 0.2 (race)": lambda: GCEClassifierCV(
-            **{**gp(), "cv": None, "qs": (0.3, 0.5, 0.7, 0.9, 1.0), "losses": ("gce", "truncated")},
-            random_state=seed),
+        "GCEClassifierCV 0.2 (race)": lambda: GCEClassifierCV(**{**gp(), **RACE_GRID}, random_state=seed),
         # the bag at q=0.5 (members 96 wide): the screen's candidate within twice the default's time
         "GCE bagged q0.5 (cv=5)": lambda: GCEClassifierCV(
             **{**gp(), "cv": 5, "qs": (0.5,), "losses": ("gce",)}, random_state=seed),

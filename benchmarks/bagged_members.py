@@ -65,7 +65,7 @@ CANDIDATES = {
     "cv=5, 48 wide, qs=(0.2, 0.8)": dict(cv=5, qs=(0.2, 0.8), module__hidden_sizes=(48, 48)),
     # GCEClassifierCV's defaults of 0.2: the race of ten settings on a 10% hold-out, members of
     # GCEClassifier's width (the cost a new default of GCEClassifierCV is held to)
-    RACE: dict(cv=None, qs=(0.3, 0.5, 0.7, 0.9, 1.0), losses=("gce", "truncated")),
+    RACE: B.RACE_GRID,
 }
 # The candidate whose fits every invocation's times are compared with (see ``report``).
 SAME_RUN_REFERENCE = "cv=5, 96 wide"

@@ -72,11 +72,9 @@ DATASETS = ["digits", "hpc", "weather"]
 NOISES = ["pairflip", "mapping"]
 RATE = 0.4
 CV5 = {"cv": 5, "qs": (0.8,), "losses": ("gce",)}
-# GCEClassifierCV's defaults of 0.2 (the race on a hold-out), which these figures were measured with
-RACE_GRID = {"cv": None, "qs": (0.3, 0.5, 0.7, 0.9, 1.0), "losses": ("gce", "truncated")}
 METHODS = {
-    "CV grid (auto)": lambda s: GCEClassifierCV(**RACE_GRID, random_state=s),
-    "CV grid (None)": lambda s: GCEClassifierCV(**RACE_GRID, noise_correction=None, random_state=s),
+    "CV grid (auto)": lambda s: GCEClassifierCV(**B.RACE_GRID, random_state=s),
+    "CV grid (None)": lambda s: GCEClassifierCV(**B.RACE_GRID, noise_correction=None, random_state=s),
     "CV5 (auto)": lambda s: GCEClassifierCV(**CV5, random_state=s),
     "CV5 (None)": lambda s: GCEClassifierCV(**CV5, noise_correction=None, random_state=s),
     "GCEClassifier (auto)": lambda s: GCEClassifier(random_state=s),

@@ -101,8 +101,7 @@ def record_fit(dataset, noise, rate, seed):
     y_noisy, _ = B.inject(noise, rate, y_tr, seed, ds.n_classes, X=X_tr)
     hold_out = B.HoldOut()
     # the grid of 0.2's defaults, raced on a hold-out, as these rules were chosen on
-    est = GCEClassifierCV(cv=None, qs=(0.3, 0.5, 0.7, 0.9, 1.0), losses=("gce", "truncated"),
-                          random_state=seed, n_iter_no_change_behind=None,
+    est = GCEClassifierCV(**B.RACE_GRID, random_state=seed, n_iter_no_change_behind=None,
                           callbacks=[("clean_test", CleanTestAccuracy(X_te, y_te)), ("hold_out", hold_out)])
     est.fit(X_tr, y_noisy)
     # every member's probabilities on the held-out rows (at its best epoch), and their noisy labels
