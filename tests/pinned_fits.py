@@ -3,8 +3,14 @@
 ``tests/data/pinned_predictions.npz`` holds what each fit predicted when the
 file was written (``python tests/pinned_fits.py`` writes it again, on purpose
 only: a change of these numbers is a change of behaviour). Every fit runs on
-one torch thread, so the numbers do not depend on the machine's core count.
+one torch thread, so the numbers do not depend on the machine's core count;
+they do depend on its processor (another instruction set rounds matrix
+products differently, and training amplifies it): the file also holds
+:func:`numerics_fingerprint` of the machine that wrote it, and the test
+demands bit-identical numbers only where the fingerprint matches.
 """
+
+import hashlib
 
 import os
 
@@ -14,6 +20,7 @@ import torch
 from sklearn.datasets import make_blobs, make_classification
 
 PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "pinned_predictions.npz")
+FINGERPRINT = "machine/numerics_fingerprint"  # the key of the recording machine's fingerprint
 
 
 def _numeric():
@@ -63,6 +70,30 @@ def fits():
     }
 
 
+def numerics_fingerprint():
+    """A digest of a few Adam steps of a small torch MLP on one thread: equal on machines that compute alike.
+
+    Independent of this package's code, so that a change of the package
+    cannot pass for a change of machine.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        X, y = torch.randn(256, 8, generator=gen), torch.randint(0, 3, (256,), generator=gen)
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 3))
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2, fused=False)
+        for _ in range(20):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(X), y).backward()
+            opt.step()
+        out = torch.softmax(net(X), -1).detach().numpy()
+    finally:
+        torch.set_num_threads(threads)
+    return hashlib.sha256(out.tobytes()).hexdigest()
+
+
 def predictions(estimator, X_train, y_train, X_test):
     """What is pinned of one fit: probabilities on the test rows and the flagged training rows."""
     threads = torch.get_num_threads()
@@ -83,5 +114,6 @@ if __name__ == "__main__":
     for name, (estimator, *data) in fits().items():
         for key, value in predictions(estimator, *data).items():
             arrays[f"{name}/{key}"] = value
+    arrays[FINGERPRINT] = np.array(numerics_fingerprint())
     np.savez_compressed(PATH, **arrays)
     print(f"wrote {PATH}: {sorted(arrays)}")
