@@ -11,7 +11,6 @@ demands bit-identical numbers only where the fingerprint matches.
 """
 
 import hashlib
-
 import os
 
 import numpy as np

@@ -36,7 +36,7 @@ def test_predictions_are_those_recorded(name):
             np.testing.assert_allclose(got[key], recorded, atol=0.05, err_msg=f"{name}/{key}")
 
 
-def test_the_fingerprint_tells_machines_apart_not_runs():
+def test_the_fingerprint_is_the_same_on_every_run():
     # the same machine, twice: the same digest (else the bit-identical branch could never run)
     assert numerics_fingerprint() == numerics_fingerprint()
     assert len(numerics_fingerprint()) == 64
