@@ -12,6 +12,7 @@ demands bit-identical numbers only where the fingerprint matches.
 
 import hashlib
 import os
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -69,15 +70,24 @@ def fits():
     }
 
 
+@contextmanager
+def _one_thread():
+    """torch on one thread inside, as many as before after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def numerics_fingerprint():
     """A digest of a few Adam steps of a small torch MLP on one thread: equal on machines that compute alike.
 
     Independent of this package's code, so that a change of the package
     cannot pass for a change of machine.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with _one_thread():
         gen = torch.Generator().manual_seed(0)
         X, y = torch.randn(256, 8, generator=gen), torch.randint(0, 3, (256,), generator=gen)
         torch.manual_seed(0)
@@ -88,24 +98,18 @@ def numerics_fingerprint():
             torch.nn.functional.cross_entropy(net(X), y).backward()
             opt.step()
         out = torch.softmax(net(X), -1).detach().numpy()
-    finally:
-        torch.set_num_threads(threads)
     return hashlib.sha256(out.tobytes()).hexdigest()
 
 
 def predictions(estimator, X_train, y_train, X_test):
     """What is pinned of one fit: probabilities on the test rows and the flagged training rows."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with _one_thread():
         estimator.fit(X_train, y_train)
         out = {"proba": estimator.predict_proba(X_test),
                "label_issues": np.asarray(estimator.label_issues_)}
         if hasattr(estimator, "cv_results_"):
             out["holdout_score"] = np.asarray(estimator.cv_results_["holdout_score"])
         return out
-    finally:
-        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":
