@@ -324,7 +324,8 @@ def report(df, skipped, args, wall, command):
         "",
         *([f"Package code: {', '.join(map(str, dict.fromkeys(df.code.dropna())))} (at the start of each run; "
            "the workers import it once).", ""] if "code" in df else []),
-        "**Absolute fit times depend on the machine and on whatever else ran on it**. The ratio one-pass / five separate fits compares fits made one after the other in "
+        "**Absolute fit times depend on the machine and on whatever else ran on it**. The ratio one-pass / "
+        "five separate fits compares fits made one after the other in "
         "the same worker process, under the same load, within minutes of each other.",
         "",
         "Data: each table split 70/30 (stratified), then the training part subsampled (stratified) to at most "
