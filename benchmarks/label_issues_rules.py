@@ -12,7 +12,8 @@ No fit time is measured.
 
 Commands
 --------
-    python benchmarks/label_issues_rules.py --seeds 0 4    # 72 settings, about 25 min on 2 cores
+    python benchmarks/label_issues_rules.py --seeds 0 4          # 72 settings, about 25 min on 2 cores
+    python benchmarks/label_issues_rules.py --seeds 0 1 2 4      # adds seeds 1 and 2 (the fits of 0 and 4 are kept)
 
 Outputs (``--out``, default ``benchmarks/results``): ``label_issues_rules.csv`` (F1 and
 flag count per setting, rule and detector), ``label_issues_rules.md``; the probabilities
