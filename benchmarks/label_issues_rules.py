@@ -35,9 +35,7 @@ import pandas as pd
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import label_issues as L  # noqa: E402
-from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
-from sklearn.model_selection import StratifiedKFold, cross_val_predict  # noqa: E402
 
 RULES = ["prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given",
          "low_normalized_margin", "low_self_confidence"]
@@ -58,13 +56,8 @@ def probabilities(cell, cache):
         warnings.simplefilter("ignore")
         out[L.ONE_PASS] = L.GCEClassifierCV(**L.ONE_PASS_CONFIGS[ONE_PASS], random_state=seed).fit(
             X_tr, y_noisy).oof_proba_
-        peers = {"CL(LogReg)": L.B.make_methods(seed, ["LogReg"])["LogReg"],
-                 "CL(HistGB)": lambda: HistGradientBoostingClassifier(early_stopping=True, random_state=seed),
-                 "CL(5x GCE)": lambda: L.GCEClassifier(random_state=seed)}
-        for name, make in peers.items():
-            proba = cross_val_predict(make(), X_tr, y_noisy, method="predict_proba",
-                                      cv=StratifiedKFold(5, shuffle=True, random_state=seed))
-            out[name] = proba / proba.sum(1, keepdims=True)
+        for name, make in L.peer_models(seed).items():
+            out[name] = L.oof_proba(make, X_tr, y_noisy, seed)
     np.savez(_path(cache, cell), **out)
     return cell
 
@@ -91,7 +84,7 @@ def summary(df):
     """Per rule and seed: the one pass within 0.01 of / above the best peer under the same rule; mean F1s."""
     wide = df.pivot_table(index=[*L.KEYS, "rule"], columns="detector", values="f1")
     wide["best peer"] = wide[L.CL_PEERS].max(axis=1)
-    wide["within"] = wide[L.ONE_PASS] >= wide["best peer"] - 0.01 - 1e-12
+    wide["within"] = L.within(wide[L.ONE_PASS], wide["best peer"])
     wide["above"] = wide[L.ONE_PASS] > wide["best peer"]
     agg = {"settings": ("within", "size"), "within 0.01": ("within", "sum"), "above": ("above", "sum"),
            **{f"F1 {d}": (d, "mean") for d in [L.ONE_PASS, *L.CL_PEERS]}}

@@ -32,7 +32,6 @@ import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -65,12 +64,8 @@ def run_one(name, cell, max_train):
     X_tr, X_te, y_tr, y_te, y_noisy, _ = L.prepare(dataset, noise, rate, seed, max_train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t0 = time.perf_counter()
-        cv = L.GCEClassifierCV(**CONFIGS[name], random_state=seed).fit(X_tr, y_noisy)
-        seconds = time.perf_counter() - t0
-    return {"config": name, "dataset": dataset, "noise": noise, "rate": rate, "seed": seed,
-            "fit_seconds": seconds, **L._scores(y_noisy != y_tr, cv.label_issues_, cv.label_quality_),
-            "test_accuracy": float(np.mean(cv.predict(X_te) == y_te))}
+        scores = L.one_pass_scores(CONFIGS[name], seed, X_tr, y_noisy, X_te, y_te, y_noisy != y_tr)
+    return {"config": name, "dataset": dataset, "noise": noise, "rate": rate, "seed": seed, **scores}
 
 
 def summarise(rows, reference):
@@ -80,7 +75,7 @@ def summarise(rows, reference):
     sec = ref.pivot_table(index=L.KEYS, columns="detector", values="fit_seconds")
     s = rows.set_index(L.KEYS).join(f1[L.CL_PEERS].max(axis=1).rename("best_cl"), how="inner")
     s = s.join(sec["CL(5x GCE)"].rename("five_fits_s"))
-    s["within"] = s["f1"] >= s["best_cl"] - 0.01 - 1e-12
+    s["within"] = L.within(s["f1"], s["best_cl"])
     s["above"] = s["f1"] > s["best_cl"]
     s["ratio"] = s["fit_seconds"] / s["five_fits_s"]
     agg = {"settings": ("within", "size"), "within 0.01": ("within", "sum"), "above": ("above", "sum"),
