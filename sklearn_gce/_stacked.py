@@ -180,8 +180,9 @@ class MemberMLP(_Stacked):
         self._set_members("evaluated", members)
 
     def _set_members(self, name, members):
+        # (any weight's device: a member without hidden layers has no self.layers)
         members = None if members is None else torch.as_tensor(members, dtype=torch.long,
-                                                               device=self.layers[0].weight.device)
+                                                               device=next(self.parameters()).device)
         if members is not None and len(members) == self.n_members:
             members = None
         for module in self.modules():

@@ -122,6 +122,27 @@ def test_stopped_members_cost_nothing_in_training_and_all_members_predict():
     assert not torch.all(net.train()(X)[:, 1] == 0)
 
 
+def test_members_without_hidden_layers_are_additive_models_and_cross_fit():
+    # hidden_sizes=(): each member is MLP(hidden_sizes=()), a sum of one function per feature
+    torch.manual_seed(0)
+    net = MemberMLP(6, 3, n_members=2, hidden_sizes=(), n_numeric=3, categorical_cardinalities=[3, 5])
+    X = _inputs()
+    net.set_input_scaling(X)
+    net.set_active_members([1])  # selecting members needs no hidden layer
+    assert torch.all(net.train()(X)[:, 0] == 0)
+    net.set_active_members(None)
+    Xb = X.clone()
+    Xb[:, 0] += 1.0  # one feature moved: the change of the logits does not depend on the others
+    Xc, Xd = X.clone(), Xb.clone()
+    Xc[:, 1:] = Xd[:, 1:] = X[7, 1:]
+    net.eval()
+    assert torch.allclose(net(Xb) - net(X), net(Xd) - net(Xc), atol=1e-5)
+    rng = np.random.default_rng(0)
+    Xn, yn = rng.normal(size=(120, 4)), rng.integers(0, 3, 120)
+    clf = GCEClassifierCV(cv=3, qs=(0.8,), module__hidden_sizes=(), max_epochs=3, random_state=0).fit(Xn, yn)
+    assert clf.oof_proba_.shape == (120, 3) and np.all(np.isfinite(clf.oof_proba_))
+
+
 def test_a_shared_trunk_is_one_mlp_under_member_heads():
     net = MemberMLP(6, 3, n_members=5, hidden_sizes=(16, 8), shared_blocks=1, categorical_cardinalities=[3, 5])
     X = _inputs()
