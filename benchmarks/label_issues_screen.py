@@ -15,7 +15,14 @@ Commands
 --------
     python benchmarks/label_issues_screen.py --configs p10 ens2x64p10 w128p10 q6789x64p10 --seeds 0 1
     python benchmarks/label_issues_screen.py --configs ens2x64p10b256 ens2x96p10b256 --seeds 0 1
+    python benchmarks/label_issues_screen.py --configs ens2x64p10 --seeds 2 3
+    python benchmarks/label_issues_screen.py --configs p10 --seeds 6 7 --reference benchmarks/results/label_issues_q79_ens2_seeds4567/label_issues.csv --out benchmarks/results/label_issues_screen_p10_seeds67
     python benchmarks/label_issues_screen.py                 # only rewrite the summary from the csv
+
+The command with ``--reference`` scores the 96-wide pair (p10) on seeds 6 and 7 against the peers of the run that measured
+ens2x64p10 there (``label_issues.py``, seeds 4 to 7; the peers are deterministic: on seeds 4 and 5 that
+run's peers' F1 equal those of ``label_issues_q79_p10_seeds45`` exactly), so the two are compared on the
+same seeds.
 
 The recorded csv lacks 6 of q6789x64p10's 72 settings: a second run started before the first had
 written its last rows, and overwrote them (the summary counts the settings each configuration has).
