@@ -231,6 +231,11 @@ ONE_PASS_CONFIGS = {
 }
 
 
+def one_pass_options(one_pass, ensemble_size=None):
+    """``GCEClassifierCV``'s options for ``--one-pass``, with ``--ensemble-size`` where given."""
+    return {**ONE_PASS_CONFIGS[one_pass], **({"ensemble_size": ensemble_size} if ensemble_size else {})}
+
+
 def run_cell(cell, max_train, max_epochs, ensemble_size=None, one_pass="q0.8"):
     """Every detector (and the default fit) on one setting, in this process: the csv rows."""
     dataset, noise, rate, seed = cell
@@ -246,8 +251,7 @@ def run_cell(cell, max_train, max_epochs, ensemble_size=None, one_pass="q0.8"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # the one-pass detector
-        options = {**ONE_PASS_CONFIGS[one_pass], **({"ensemble_size": ensemble_size} if ensemble_size else {}),
-                   **epochs}
+        options = {**one_pass_options(one_pass, ensemble_size), **epochs}
         rows.append({**base, "detector": ONE_PASS,
                      **one_pass_scores(options, seed, X_tr, y_noisy, X_te, y_te, flipped)})
         # cleanlab on out-of-fold probabilities of three models
@@ -313,9 +317,7 @@ def _fmt(x, digits=2):
 
 def _one_pass_call(args):
     """The one pass of ``--one-pass`` and ``--ensemble-size`` as a call a reader can copy."""
-    options = {**ONE_PASS_CONFIGS[args.one_pass]}
-    if args.ensemble_size:
-        options["ensemble_size"] = args.ensemble_size
+    options = one_pass_options(args.one_pass, args.ensemble_size)
     return "GCEClassifierCV(" + ", ".join(f"{k}={v!r}" for k, v in options.items()) + ")"
 
 
