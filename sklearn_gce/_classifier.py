@@ -24,150 +24,107 @@ __all__ = ["GCEClassifier"]
 class GCEClassifier(BaseGCEClassifier):
     """Neural network classifier trained with Generalized Cross Entropy.
 
-    A scikit-learn classifier built on skorch. It wraps any torch module that
-    maps a batch of inputs to logits (by default an :class:`~sklearn_gce.MLP`
-    whose input and output sizes are inferred at fit) and trains it with a
-    loss that tolerates wrong labels: the Lq loss ``(1 - p_y**q) / q`` or its
-    truncated variant, whose schedule prunes the samples the model believes
-    are mislabelled (exposed after fit as ``label_issues_``).
+    One network trained with a loss that tolerates wrong labels: the Lq loss
+    ``(1 - p_y**q) / q`` (Zhang & Sabuncu, 2018) or its truncated variant,
+    which also flags the rows it believes mislabelled (``label_issues_``).
+    Use it for images, text, a torch module of your own or ``partial_fit``.
+    On a table, :class:`~sklearn_gce.GCEClassifierCV` is more accurate, and
+    ``sklearn_gce.find_label_issues`` says which labels are wrong; see the
+    :ref:`user guide <user_guide>`.
 
-    Labels may be of any type (strings, non-contiguous integers, a pandas
-    Series). Inputs are numeric arrays or nested lists, cast to float32, or
-    pandas DataFrames as they come: numeric, boolean, ``category`` and
-    string columns, with missing values anywhere, encoded by a
-    :class:`~sklearn_gce.TabularEncoder` fitted with the model (``encoder_``).
-    skorch's ``module__*``, ``optimizer__*``, ``criterion__*``,
-    ``iterator_*__*`` and ``callbacks__*`` parameters keep working, and
-    ``encoder__*`` sets the encoder's, so
-    :class:`~sklearn.model_selection.GridSearchCV` can tune any of them.
+    ``X`` is a numeric array, a SciPy sparse matrix, a torch ``Dataset`` of
+    ``(x, y)`` pairs, or a pandas DataFrame as it comes (numeric, boolean,
+    ``category`` and string columns, missing values anywhere: encoded by a
+    :class:`~sklearn_gce.TabularEncoder` kept as ``encoder_``). Labels may
+    be of any type. skorch's ``module__*``, ``optimizer__*``,
+    ``criterion__*``, ``iterator_*__*`` and ``callbacks__*`` parameters keep
+    working and ``encoder__*`` sets the encoder's, so a grid search can tune
+    any of them.
 
     Parameters
     ----------
     module : torch.nn.Module class or instance, default=None
-        The network; it must return logits of shape ``(n_samples, n_classes)``.
-        ``None`` builds an :class:`~sklearn_gce.MLP` with ``n_features`` and
-        ``n_classes`` from the data, and an additive model beside it
-        (``additive_member=True``; one learned
-        piecewise-linear function per feature, summed) trained beside the
-        MLP. A fit that holds out rows trains the MLP, then the additive
-        model, each with its own early stopping, and predicts the mean of
-        their probabilities, or one model alone where the hold-out clearly
-        prefers it (``network_choice_``). Set the network's options with
-        ``module__*`` (e.g. ``module__hidden_sizes=(512, 256)``,
-        ``module__dropout=0.2``; ``module__additive_member=False`` for the
-        MLP alone).
-        A module class whose constructor has ``n_features`` or ``n_classes``
-        arguments gets them from the data too, unless set with ``module__*``.
+        A network that returns logits of shape ``(n_samples, n_classes)``; a
+        class whose constructor takes ``n_features`` or ``n_classes`` gets
+        them from the data. ``None``: an :class:`~sklearn_gce.MLP` and,
+        trained after it with its own early stopping, an additive model (one
+        learned function per feature); it predicts with the mean of their
+        probabilities, or with one alone where the hold-out clearly prefers
+        it (``network_choice_``). Options with ``module__*``, e.g.
+        ``module__hidden_sizes=(512, 256)`` or
+        ``module__additive_member=False`` (the MLP alone).
     loss : {'gce', 'truncated', 'ce', 'mae', 'sce', 'nce_rce', 'nce_agce', 'anl_ce', 'ce_eps_mae'}, default='gce'
-        The training loss (see :mod:`sklearn_gce.losses`); the baselines make
-        fair comparisons and let a grid search choose the loss itself.
-        ``'nce_agce'`` (NCE + asymmetric GCE, Zhou et al. 2021), ``'anl_ce'``
-        (active negative loss, Ye et al. 2023) and ``'ce_eps_mae'``
-        (epsilon-softmax CE + MAE, Wang et al. 2024) are later robust losses
-        whose defaults are their papers' CIFAR-10 settings. Options of
-        ``'sce'``, ``'nce_rce'``, ``'nce_agce'``, ``'anl_ce'`` and
-        ``'ce_eps_mae'`` are set with ``criterion__*`` (e.g.
-        ``criterion__alpha``, ``criterion__agce_q``, ``criterion__m``);
-        ``q`` and ``k`` are used by ``'gce'`` and ``'truncated'`` only.
+        The training loss: the Lq loss, its truncated variant, and baselines
+        and later robust losses for comparison, whose options are set with
+        ``criterion__*`` (see :ref:`losses`).
     q : float, default=0.8
-        Exponent of the Lq loss, in ``(0, 1]``: small q behaves like cross
-        entropy, ``q=1`` like MAE. The paper uses 0.7; 0.8 did slightly
-        better in this project's benchmarks under noise, and as well on
-        clean labels.
+        Exponent of the Lq loss, in ``(0, 1]``: a small ``q`` behaves like
+        cross entropy, ``q=1`` like MAE. Used by ``'gce'`` and
+        ``'truncated'`` only.
     k : float, default=0.5
-        Truncation threshold of ``loss='truncated'``, in ``(0, 1)``.
+        Threshold of ``loss='truncated'``, in ``(0, 1)``: a row whose label
+        gets a probability of at most ``k`` is pruned.
     prune_start : int or float, default=10
-        First epoch at which the truncated loss re-optimises its sample
-        weights (``w_i = 1`` iff ``p_y(x_i) > k``); never before epoch 2. A
-        float in ``(0, 1)`` is a fraction of ``max_epochs`` (useful without
-        early stopping, when ``max_epochs`` is the training length; the paper
-        used 40 of 120 epochs).
+        First epoch at which the truncated loss recomputes which rows it
+        prunes (never before epoch 2); a float in ``(0, 1)`` is a fraction
+        of ``max_epochs``.
     prune_every : int or float, default=10
-        Period of the re-optimisation, in epochs or as a fraction of
-        ``max_epochs``.
+        Epochs between those recomputations (or a fraction of
+        ``max_epochs``).
     max_epochs : int, default=100
         Maximum number of passes over the training data.
     early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the training rows (stratified) and
-        stop when their loss has not improved for ``n_iter_no_change`` epochs,
-        restoring the weights of the best epoch. The held-out labels are as
-        noisy as the others, but the robust loss on them still tells when the
-        network starts memorising wrong labels; the benchmarks chose this
-        default (see ``benchmarks/results/tune_defaults.md``). Only ``fit`` holds out
-        rows: not ``partial_fit``, not a fit with ``train_split`` set, nor one
-        on data too small to hold out one row per class. The inputs (never the
-        labels) of the held-out rows enter the default network's input
-        standardisation, as they would a ``StandardScaler`` before it.
+        Hold out ``validation_fraction`` of the rows (stratified), stop when
+        their loss has not improved for ``n_iter_no_change`` epochs, and keep
+        the best epoch's weights. Only ``fit`` holds rows out, not
+        ``partial_fit`` nor a fit with ``train_split`` set.
     validation_fraction : float, default=0.1
         Fraction of the training rows held out for early stopping.
     n_iter_no_change : int, default=20
         Patience of early stopping, in epochs.
     elr_lambda : float, default=0.0
-        Weight of the early-learning regularisation (ELR, Liu et al., NeurIPS
-        2020), added to any ``loss``: ``elr_lambda * log(1 - <p_i, t_i>)``,
-        with ``t_i`` a moving average of the network's past predictions for
-        training row ``i``. It keeps the network near what it learnt early,
-        before it memorises wrong labels. ``0`` turns it off; the paper used
-        3 on CIFAR-10 and 7 on CIFAR-100 (with cross entropy).
+        Weight of early-learning regularisation (ELR, Liu et al., 2020),
+        added to any loss; ``0`` turns it off (see :ref:`correction`).
     elr_beta : float, default=0.7
-        Momentum of ELR's moving average, in ``[0, 1)`` (the paper: 0.7 on
-        CIFAR-10, 0.9 on CIFAR-100).
-    noise_correction : {None, 'forward', 'auto'}, default='auto'
-        ``'forward'`` attacks class-dependent noise directly: ``fit`` first
-        trains the network as configured, estimates the noise transition
-        matrix from its predictions by confident learning
-        (:func:`~sklearn_gce.estimate_transition_matrix`, exposed as
-        ``transition_matrix_``), then trains again from scratch with the loss
-        computed on ``p @ T``, the distribution of the noisy label (forward
-        correction, Patrini et al., CVPR 2017), with any ``loss``. It costs
-        two fits. Predictions are the network's clean-class probabilities.
-        ``'auto'`` trains and estimates the same way, but trains again with
-        the correction only where the estimated noise has a direction
-        (:func:`~sklearn_gce.directed_flip_rate` above 0.15, as under
-        pair-flip or class-to-class noise), and then predicts with the mean
-        of the corrected and the first network's probabilities, which bounds
-        what a wrong estimate costs; otherwise it keeps the first network, at
-        the cost of one fit. ``noise_correction_`` says which. A warm fit or
-        ``partial_fit`` after a corrected one trains the corrected network on,
-        and predicts with it alone.
+        Momentum of ELR's moving average of past predictions, in ``[0, 1)``.
+    noise_correction : {'auto', 'forward'} or None, default='auto'
+        ``'forward'``: train, estimate the noise transition matrix from the
+        network's predictions (``transition_matrix_``), then train again
+        through it (forward correction, Patrini et al., 2017): two fits.
+        ``'auto'``: correct only where the estimated noise has a direction
+        (:func:`~sklearn_gce.directed_flip_rate` above 0.15), then predict
+        with the mean of the corrected and the first network; otherwise one
+        fit. ``None``: never correct. ``noise_correction_`` says what was
+        done (see :ref:`correction`).
     lr : float, default=2e-3
-        Learning rate (1e-3 until 0.3: with the embedding's 64 bins, 2e-3
-        was better on the tuning seeds of ``benchmarks/accuracy.py``, and
-        fits in fewer epochs).
+        Learning rate.
     batch_size : int, default=128
         Mini-batch size; ``-1`` uses the whole training set.
     optimizer : torch optimizer class, default=torch.optim.Adam
-        Set its options with ``optimizer__*``. Adam and AdamW run fused
-        (torch's one-kernel update, four times faster on the CPU with torch
-        2.4 or later; on CUDA) unless ``optimizer__fused`` or
-        ``optimizer__foreach`` is given, or ``device=None``.
+        Options with ``optimizer__*``. Adam and AdamW run fused unless
+        ``optimizer__fused`` or ``optimizer__foreach`` is given.
     device : str, torch.device or None, default='auto'
         ``'auto'`` trains on CUDA when available, else on the CPU; ``None``
-        leaves placement to the caller (skorch's setting under Accelerate).
+        leaves placement to the caller (as under Accelerate).
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling, dropout and the early-stopping
-        split. The caller's torch random state is left untouched on every
-        device (a CPU fit never touches the CUDA generators). torch's
-        generators are process-wide, so fits in threads (joblib's threading
-        backend) take turns and give the same models as fits in sequence;
-        processes (joblib's default) train in parallel.
+        Seeds initialisation, shuffling, dropout and the early-stopping
+        split. The caller's torch random state is left as it was.
     verbose : int, default=0
-        ``1`` prints skorch's per-epoch table, ``2`` also a progress bar
-        over the batches of each epoch.
+        ``1`` prints skorch's table of losses per epoch, ``2`` adds a
+        progress bar.
     callbacks : list of skorch callbacks or None, default=None
-        Extra callbacks (checkpointing, early stopping, schedulers...).
+        Extra callbacks (checkpoints, schedulers, scorers...).
     train_split : callable or None, default=None
-        skorch's internal validation split, e.g.
-        ``skorch.dataset.ValidSplit(0.2, stratified=True)``; when set, it
-        replaces the split of ``early_stopping`` and no early stopping is added.
+        A skorch validation split, e.g. ``predefined_split(dataset)``. When
+        set, it replaces the hold-out of ``early_stopping`` and no early
+        stopping is added.
     criterion : None
         Not used: the loss is chosen with ``loss``. Kept because skorch
         reserves the name.
     **kwargs
         Any further skorch parameter (``module__*``, ``optimizer__*``,
-        ``iterator_train__*``, ``callbacks__*``, ``warm_start``, ...), and
-        ``encoder__*`` for the :class:`~sklearn_gce.TabularEncoder` of
-        DataFrames (``encoder__max_onehot_categories=16``).
+        ``iterator_train__*``, ``warm_start``...) and ``encoder__*`` for the
+        :class:`~sklearn_gce.TabularEncoder` of DataFrames.
 
     Attributes
     ----------
@@ -176,82 +133,52 @@ class GCEClassifier(BaseGCEClassifier):
     n_features_in_ : int
         Number of features (DataFrame columns) seen at fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Column names, when X was a DataFrame with string column names.
+        Column names, when ``X`` was a DataFrame with string column names.
     encoder_ : TabularEncoder or None
-        The encoder fitted on a DataFrame X (``None`` for arrays). Its
-        numeric columns are the only ones the default network embeds
-        piecewise-linearly; its categorical columns of many categories are
-        embedded as learned vectors.
-    transition_matrix_ : ndarray of shape (n_classes, n_classes)
-        With ``noise_correction='forward'`` or ``'auto'``: the estimated
-        probability ``T[i, j]`` that a row of class ``classes_[i]`` is
-        labelled ``classes_[j]``, the matrix the loss was (or, under
-        ``'auto'``, would have been) corrected with. Absent when ``'auto'``
-        had fewer than 10 labels of some class to estimate it from.
-    noise_correction_ : {None, 'forward'}
-        The correction the kept network was trained with: ``'forward'`` or
-        ``None``; under ``'auto'``, what the estimate decided. Where
-        ``'auto'`` corrected, ``module_`` holds both networks (attributes
-        ``corrected`` and ``uncorrected``) and predicts with the mean of
-        their probabilities: two forward passes per prediction, twice the
-        weights in memory. ``label_issues_``, ``history_``,
-        ``network_choice_`` and ``network_scores_`` then describe the
-        corrected network's training; the saved parameters
-        (``save_params``) load only into a fit that corrected too (pickle
-        the estimator instead).
+        The encoder fitted on a DataFrame ``X``; ``None`` for arrays.
     label_issues_ : ndarray of bool, shape (n_samples,)
-        The suspected label errors: the training rows that the truncated loss
-        prunes under the network that is kept (the best epoch, when early
-        stopping restored one), i.e. whose label it gives a probability of at
-        most ``k`` (with forward correction: whose label has probability at
-        most ``k`` under ``p @ T``, the noisy-label distribution). All
-        ``False`` for other losses, and when training ended
-        before ``prune_start``; the rows held out for early stopping are never
-        flagged. Its rows are those of the last ``fit``/``partial_fit`` call.
-        For an out-of-fold score and flags for every row, from any loss,
-        see ``GCEClassifierCV(cv=5)`` (:ref:`label_issues`).
+        With ``loss='truncated'``: the training rows it prunes under the
+        kept network, those whose label gets a probability of at most ``k``.
+        In sample, and never the rows held out for early stopping; all
+        ``False`` for other losses. For an out-of-fold score of every row,
+        use ``sklearn_gce.find_label_issues`` (see :ref:`label_issues`).
+    transition_matrix_ : ndarray of shape (n_classes, n_classes)
+        With ``noise_correction``: the estimated probability ``T[i, j]``
+        that a row of class ``classes_[i]`` is labelled ``classes_[j]``.
+        Absent when some class had fewer than 10 labels to estimate it from.
+    noise_correction_ : {'forward'} or None
+        The correction the kept network was trained with. Where ``'auto'``
+        corrected, ``module_`` holds both networks (``corrected`` and
+        ``uncorrected``) and predicts with the mean of their probabilities.
+    network_choice_ : {'mean', 'mlp', 'additive'}
+        With the default network: what it predicts with, chosen on the
+        held-out labels (fits without a hold-out keep ``'mean'``).
+    network_scores_ : dict
+        Accuracy on the held-out (noisy) labels of ``'mlp'``,
+        ``'additive'`` and ``'mean'``.
     module_, criterion_, optimizer_, history_
-        skorch's trained network, loss, optimizer and training history. The
-        history records ``train_loss``, ``valid_loss`` and ``valid_acc`` (the
-        accuracy on the held-out, noisy labels) per epoch, and ``n_pruned``
-        at each re-weighting of the truncated loss. With the default network
-        it is the MLP's training.
+        skorch's trained network, loss, optimizer and training history
+        (``train_loss``, ``valid_loss``, ``valid_acc`` on the noisy held-out
+        labels, and ``n_pruned`` for the truncated loss). With the default
+        network, ``history_`` is the MLP's training.
     additive_history_ : skorch History
         The default network's additive model's training, when it was trained
-        after the MLP (a fit with early stopping on held-out rows).
-    network_choice_ : {'mean', 'mlp', 'additive'}
-        With the default network: what it predicts with. ``'mean'`` (the mean
-        of both models' probabilities) unless one model alone got clearly
-        more held-out rows right: more than 2 standard deviations of the
-        paired difference. Fits without a hold-out keep the mean.
-    network_scores_ : dict
-        Accuracy on the held-out (noisy) labels of ``'mlp'``, ``'additive'``
-        and ``'mean'``, which ``network_choice_`` was chosen on.
-
-    Notes
-    -----
-    skorch sees the training labels exactly as given (a 1-D ``y``): scorers
-    such as ``EpochScoring('accuracy')``, ``predefined_split`` validation
-    sets with the same labels, and callbacks that read ``dataset.y`` work as
-    on a ``NeuralNetClassifier``. The loss receives them encoded as
-    positions in ``classes_``, and finds each sample's weights by the row
-    indices that travel beside every batch. ``X`` may also be a torch
-    ``Dataset`` of ``(x, y)`` pairs, read batch by batch. Training copies
-    the batch losses to the host once per epoch rather than once per batch
-    (a synchronisation each on a GPU), unless a progress bar shows them.
-
-    A DataFrame at ``predict`` must have the columns seen at fit, in the
-    same order (scikit-learn's rule, with its messages); a column that was
-    numeric at fit must still be, and a categorical one must not have become
-    numeric, unless all its values are missing. Categories not seen at fit
-    are encoded as unknown (zero one-hot columns, a zero embedding) without
-    an error: see :class:`~sklearn_gce.TabularEncoder`. A user's module gets
-    the encoded table as a float32 matrix.
+        after the MLP.
 
     See Also
     --------
-    sklearn_gce.LabelNoiseInjector : Corrupts training labels inside a pipeline.
+    GCEClassifierCV : Two ``q`` cross-fitted in one pass, the better kept; the choice for tables.
+    LabelNoiseInjector : Corrupts training labels inside a pipeline.
     skorch.NeuralNetClassifier : The plain skorch classifier.
+
+    Notes
+    -----
+    skorch sees the labels exactly as given, so its scorers, callbacks and
+    ``predefined_split`` validation sets work as on a
+    ``NeuralNetClassifier``; the loss gets them encoded as positions in
+    ``classes_``. A DataFrame at ``predict`` must have the columns seen at
+    fit, in the same order; categories not seen at fit are encoded as
+    unknown, without an error.
 
     References
     ----------
