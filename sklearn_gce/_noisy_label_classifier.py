@@ -7,6 +7,8 @@ score on the clean held-out ones.
 """
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -166,8 +168,9 @@ class NoisyLabelClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """Refuse a noise step that drops, adds, repeats or reorders rows.
 
         Per-sample fit parameters (``sample_weight``...) would no longer line up
-        with the rows. Reordering is seen through ``sample_indices_``, which
-        imbalanced-learn's under-samplers record.
+        with the rows. The rows returned are compared with those given, whatever
+        the sampler exposes; ``sample_indices_`` (imbalanced-learn's
+        under-samplers) names the order in the message.
         """
         rule = (
             "noise must keep the number and order of the rows of X (sample_weight "
@@ -187,6 +190,11 @@ class NoisyLabelClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"{rule}: {name} kept {n_samples} samples but not in their order "
                 "(its sample_indices_ are not 0, 1, ..., n_samples - 1)."
+            )
+        if not _same_rows(X, X_noisy):
+            raise ValueError(
+                f"{rule}: {name} returned {n_samples} samples, but not the rows of X in their "
+                "order (a row differs from the one it was given at its position)."
             )
 
     @property
@@ -301,3 +309,19 @@ class NoisyLabelClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = inner.input_tags.sparse
         tags.input_tags.allow_nan = inner.input_tags.allow_nan
         return tags
+
+
+def _same_rows(X, X_out):
+    """Whether ``X_out`` holds the rows of ``X``, in order (missing values equal where both miss)."""
+    if X_out is X:
+        return True
+    if sp.issparse(X) or sp.issparse(X_out):
+        return (sp.issparse(X) and sp.issparse(X_out) and X.shape == X_out.shape
+                and (X != X_out).nnz == 0)
+    a, b = np.asarray(X), np.asarray(X_out)
+    if a.shape != b.shape:
+        return False
+    try:
+        return bool(np.array_equal(a, b, equal_nan=True))
+    except TypeError:  # object columns (a DataFrame's categories): pandas compares them, NaN alike
+        return pd.DataFrame(a.reshape(len(a), -1)).equals(pd.DataFrame(b.reshape(len(b), -1)))

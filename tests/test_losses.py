@@ -81,7 +81,7 @@ def test_weighted_mean_divides_by_kept_weight(batch):
     torch.testing.assert_close(loss(logits, target, weight), per_sample[:10].mean())
     # Scaling all weights does not change the mean.
     torch.testing.assert_close(loss(logits, target, 3 * weight), per_sample[:10].mean())
-    assert torch.equal(loss(logits, target, torch.ones(64)), per_sample.sum() / 64)
+    torch.testing.assert_close(loss(logits, target, torch.ones(64)), per_sample.sum() / 64)
 
 
 def test_all_zero_weights_give_zero_not_nan(batch):
@@ -256,7 +256,8 @@ def test_nce_agce_matches_definition(batch, alpha, beta, a, q):
     p_y = np.exp(_np_label(log_p, target))
     expected = alpha * _np_nce(log_p, target) + beta * ((a + 1) ** q - (a + p_y) ** q) / q
     got = NCEAGCELoss(alpha=alpha, beta=beta, a=a, agce_q=q, reduction="none")(logits, target).numpy()
-    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    # AGCE is a difference of near-equal powers where p_y is near 1: an absolute floor for the cancellation
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
 def test_agce_limits(batch):
@@ -313,7 +314,9 @@ def test_anl_ce_matches_definition(wide_batch, alpha, beta, min_prob):
     nnce = 1 - (A - _np_label(ce, target)) / (A - ce).sum(1)
     expected = alpha * _np_nce(log_p, target) + beta * nnce
     got = ANLCELoss(alpha=alpha, beta=beta, min_prob=min_prob, reduction="none")(logits, target).numpy()
-    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    # NNCE of a confident row is 1 minus a number near 1 (values near 1e-9): the error is absolute,
+    # its size depends on the machine's SIMD paths, so compare absolutely at float64's scale
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * (alpha + beta))
 
 
 @pytest.mark.parametrize("scale", [1.0, 4.0])

@@ -557,8 +557,8 @@ def test_instance_noise_depends_on_the_features():
     where_to[np.arange(y.size), y] = 0
     # The same features: the same distribution of targets (their flip
     # probabilities still differ); far apart: different targets.
-    np.testing.assert_allclose(where_to[at_a], np.tile(where_to[0], (n, 1)), rtol=1e-10)
-    np.testing.assert_allclose(where_to[at_b], np.tile(where_to[n], (n, 1)), rtol=1e-10)
+    np.testing.assert_allclose(where_to[at_a], np.tile(where_to[0], (n, 1)), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(where_to[at_b], np.tile(where_to[n], (n, 1)), rtol=1e-10, atol=1e-14)
     assert np.std(flip[at_a]) > 0.09
     assert 0.5 * np.abs(where_to[0] - where_to[n]).sum() > 0.5  # total variation
 
@@ -892,6 +892,27 @@ def test_noisy_label_classifier_refuses_a_noise_step_that_reorders_rows():
         r"RandomUnderSampler kept 200 samples but not in their order",
     ):
         clf.fit(X, y, sample_weight=np.linspace(1, 2, 200))
+
+
+class _ReversingNoise(LabelNoiseInjector):
+    """Noise that also reverses the rows, and exposes no sample_indices_."""
+
+    def fit_resample(self, X, y):
+        X_noisy, y_noisy = super().fit_resample(X, y)
+        return X_noisy[::-1], y_noisy[::-1]
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_noisy_label_classifier_refuses_a_noise_step_that_reorders_rows_silently(as_frame):
+    # Issue 40: the order was checked through sample_indices_ only; the rows themselves are compared now
+    X, y = make_classification(n_samples=200, random_state=0)
+    X = pd.DataFrame(X).assign(city=np.array(["a", None, "b", "c"], dtype=object)[np.arange(200) % 4]) if as_frame else X
+    clf = NoisyLabelClassifier(LogisticRegression(), noise=_ReversingNoise(random_state=0))
+    with pytest.raises(ValueError, match=r"_ReversingNoise returned 200 samples, but not the rows of X"):
+        clf.fit(X if not as_frame else X.drop(columns="city"), y, sample_weight=np.linspace(1, 2, 200))
+    if as_frame:  # missing values in object columns compare equal to themselves: nothing refused
+        from sklearn_gce._noisy_label_classifier import _same_rows
+        assert _same_rows(X, X.copy()) and not _same_rows(X, X.iloc[::-1])
 
 
 # --- estimator checks -------------------------------------------------------------
