@@ -9,6 +9,7 @@ from . import _compat  # noqa: F401 (old pickles: a message to refit)
 from ._accelerate import AcceleratedGCEClassifier
 from ._classifier import GCEClassifier
 from ._classifier_cv import GCEClassifierCV
+from ._find_label_issues import find_label_issues
 from ._stacked import MemberLoss, MemberMLP
 from ._correction import ForwardCorrectedLoss, directed_flip_rate, estimate_transition_matrix
 from ._divergence import TrainingDivergedError
@@ -43,6 +44,7 @@ except PackageNotFoundError:  # a checkout on sys.path, not installed
 __all__ = [
     "GCEClassifier",
     "GCEClassifierCV",
+    "find_label_issues",
     "MemberMLP",
     "MemberLoss",
     "AcceleratedGCEClassifier",
