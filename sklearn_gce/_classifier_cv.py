@@ -41,237 +41,171 @@ class _EveryRow:
 
 @with_core_parameters
 class GCEClassifierCV(BaseGCEClassifier):
-    """A grid of ``q`` values and losses, trained at once, the best chosen out of fold or on the hold-out.
+    """Noise-robust networks for tables: a grid of ``q`` values and losses trained in one pass.
 
-    By default (``cv=5``, ``qs=(0.2, 0.8)``, ``losses=('gce',)``) it is a
-    bag for tables: two settings, a low ``q`` that fits the hard rows of
-    clean tables and ``q=0.8`` that resists noise, each cross-fitted as five
-    members in one pass; the ``q`` whose members predict the given labels
-    better out of fold is kept, and predicts with the mean of its five
-    members. Every training row also gets an out-of-fold label-quality
-    score (``label_quality_``, ``label_issues_``, ``label_report_``). On
-    ``benchmarks/accuracy.py`` (nine tables; clean, 40% symmetric and 20%
-    pair-flip labels; three seeds) it scored 2.3 points above the default
-    :class:`~sklearn_gce.GCEClassifier` on average (better in 72 of 81 fits)
-    and 1.9 above this estimator's defaults of 0.2 (72 of 81), at 2.15x the
-    former's fit time and 1.3x the latter's (timed in one run,
-    ``benchmarks/bagged_members.py``). ``cv=None`` with a wider grid is the
-    race of 0.2: every setting on the same rows, chosen on a hold-out.
+    By default (``cv=5``, ``qs=(0.2, 0.8)``, ``losses=('gce',)``) each
+    ``q`` is cross-fitted as five members, member ``f`` trained on the rows
+    outside fold ``f`` and stopped early on the rows inside it; the ``q``
+    whose members predict the given labels better out of fold is kept, and
+    predicts with the mean of its five members. Every training row also
+    gets out-of-fold probabilities and a label-quality score
+    (``oof_proba_``, ``label_quality_``, ``label_issues_``,
+    ``label_report_``). It takes a DataFrame as it comes, as
+    :class:`~sklearn_gce.GCEClassifier` does. ``cv=None`` chooses among the
+    settings on a hold-out instead (the race of 0.2, with a wider grid).
 
-    Where ``GridSearchCV(GCEClassifier(), {"q": qs, "loss": losses}, cv=3)``
-    trains ``3 * len(qs) * len(losses) + 1`` networks one after the other,
-    this estimator trains one network per setting, all in a single pass: the
-    members' weights are stacked (:class:`~sklearn_gce.MemberMLP`), every
-    batch goes through all of them, the loss is the sum of their losses
-    (:class:`~sklearn_gce.MemberLoss`) and one optimiser step updates them
-    all. Because the members share no weight and the optimiser acts
-    element-wise, each trains as it would on its own; early stopping runs
-    per member, and each keeps the weights of its own best epoch. The best
-    setting is then chosen by its accuracy on the early-stopping hold-out
-    (``cv=None``) or on every row, out of fold (``cv``).
-
-    The hold-out labels are as noisy as the training labels, and the
-    choice is made on them, never on clean labels. Accuracy on noisy labels
-    ranks models as their accuracy on clean labels does when the noise flips a label
-    towards the other classes less often than it keeps it: under symmetric
-    noise of rate ``r`` over ``K`` classes the expected noisy accuracy is
-    ``(1 - r) a + r (1 - a) / (K - 1)``, increasing in the clean accuracy ``a``
-    for any ``r < (K - 1) / K`` (Chen et al., ICML 2019). The members' losses
-    on the hold-out cannot be compared with each other (their scales differ
-    with ``q`` and the loss), which is why each member uses its own loss only
-    to stop early.
-
-    Parameters are those of :class:`~sklearn_gce.GCEClassifier`, with the
-    grid in place of ``loss`` and ``q``, as ``LogisticRegressionCV`` takes
-    ``Cs`` in place of ``C``.
+    The members' weights are stacked (:class:`~sklearn_gce.MemberMLP`): every
+    batch goes through all of them and one optimiser step updates them all,
+    while each trains as it would alone and stops early on its own. The
+    choice is made on the given (noisy) labels, never on clean ones; see
+    :ref:`one_pass` for how it trains and what it costs.
 
     Parameters
     ----------
     module : torch.nn.Module class or instance, default=None
-        ``None`` builds a :class:`~sklearn_gce.MemberMLP` sized from the data
-        (options with ``module__*``, as for ``GCEClassifier``'s ``MLP``; its
-        members are MLPs without ``GCEClassifier``'s additive member, i.e.
-        ``GCEClassifier(module__additive_member=False)``); with ``cv``, of
-        hidden layers ``(96, 96)`` for one setting and ``(64, 64)`` for
-        several, instead of ``(256, 256)``: averaged, narrower members train
-        in about 0.6x the time and predict about as well (chosen on the
-        tuning seeds, ``benchmarks/bagged_members.py``: one setting, +2.3
-        points over the default ``GCEClassifier`` at 1.9x its fit time,
-        against +2.1 at 3.4x for members of its width; over all seeds of
-        ``benchmarks/accuracy.py``, +0.3 points over full width under noise,
-        -0.2 with clean labels; two settings 64 wide cost about 1.2x one
-        setting 96 wide). A
-        module of your own takes ``n_members`` (and, if it wants them,
-        ``n_features`` and ``n_classes``), returns logits of shape ``(batch,
-        n_members, n_classes)``, and has every parameter and buffer stacked
-        with the member as first dimension, except those named in its
-        attribute ``shared_state`` (a tuple of state-dict keys). With
-        ``cv``, ``n_members`` counts every fold's members too, and no
-        trained weight may be shared (a shared trunk would see every fold's
-        labels).
+        ``None`` builds a :class:`~sklearn_gce.MemberMLP` sized from the data:
+        members like ``GCEClassifier``'s MLP without its additive model, with
+        ``cv`` of hidden layers ``(96, 96)`` for one setting and ``(64, 64)``
+        for several (``module__hidden_sizes`` sets others). A module of your
+        own takes ``n_members``, returns logits of shape ``(batch, n_members,
+        n_classes)`` and stacks every weight with the member first, except
+        those named in its attribute ``shared_state``.
     qs : sequence of float, default=(0.2, 0.8)
-        Exponents of the Lq losses, each in ``(0, 1]``. The default pairs a
-        low ``q``, chosen out of fold where the labels look clean (with clean
-        labels one ``GCEClassifier(q=0.2)`` scored 1.8 to 5.5 points above
-        ``q=0.8`` on three tables where trees lead, tuning seeds 0 and 1),
-        with ``q=0.8``, chosen mostly under noise.
-        Until 0.2: ``(0.3, 0.5, 0.7, 0.9, 1.0)``.
+        Exponents of the Lq losses, each in ``(0, 1]``.
     losses : sequence of str, default=('gce',)
-        Losses of :mod:`sklearn_gce.losses` (names as for ``GCEClassifier``).
-        ``'gce'`` and ``'truncated'`` get one setting per ``q``; any other
-        loss one setting. Until 0.2: ``('gce', 'truncated')``.
+        Losses, named as for ``GCEClassifier``'s ``loss``. ``'gce'`` and
+        ``'truncated'`` get one setting per ``q``, any other loss one
+        setting.
     ensemble_size : int, default=1
-        Members trained per setting, from different initialisations; a
-        setting predicts with the mean of its members' probabilities (TabM's
-        recipe, Gorishniy et al., ICLR 2025, uses 32 members of one setting:
-        ``cv=None, qs=(0.8,), losses=('gce',), ensemble_size=32``). With ``cv``, 2
-        gives better ``label_issues_`` for about 1.45x the time (see the user
-        guide, "Which training labels are wrong").
+        Members trained per setting (and per fold), from different
+        initialisations; a setting predicts with the mean of its members.
     ensemble : bool or int, default=False
-        Predict with the mean of the probabilities of the best settings'
-        members on the hold-out instead of the chosen setting's: ``True``,
-        the better half of the settings; an int ``n``, the ``n`` best.
-        On 24 recorded fits of three tables (seeds 0 and 1; no label noise,
-        40% symmetric, pair-flip and instance noise) the better half scored
-        86.4% on clean labels on average, the chosen setting 83.6%, the
-        mean of every member 86.1% and members picked greedily on the noisy
-        hold-out (Caruana et al., 2004) 84.9%
-        (``benchmarks/results/member_race.md``).
+        Predict with the mean of the best settings' members instead of the
+        chosen setting's: ``True``, the better half; an int ``n``, the ``n``
+        best.
     n_iter_no_change_behind : int or None, default=3
-        The members race: a setting whose accuracy on the held-out labels
-        (at its best epoch so far) trails the best setting's stops after
-        this many epochs without improving its held-out loss, instead of
-        ``n_iter_no_change``, as successive halving drops the candidates
-        that fall behind. The epochs go to the settings that can still be
-        chosen. The default (3) was chosen among 2 to 10, margins and rules
-        of successive halving, replayed on recorded fits of three tables
-        under four noise types (seeds 0 and 1): on seed 2 it cost 0.18
-        points of clean accuracy on average for 2.2x less time
-        (``benchmarks/results/member_race.md``). ``None``: every member
-        runs to its own early stopping. Not used with ``ensemble`` (the
-        ensemble needs its members trained), with ``early_stopping=False``
-        or when the members share weights.
+        The race: a setting whose held-out accuracy trails the best
+        setting's stops after this many epochs without improving, instead
+        of ``n_iter_no_change``. ``None`` turns it off; it is off with
+        ``ensemble``, ``early_stopping=False`` or shared weights.
     cv : int, cross-validation splitter or None, default=5
-        ``None`` (the default until 0.2): the members train on the same rows and are chosen on
-        ``validation_fraction`` of them, held out. An int ``k`` (or a
-        splitter such as ``StratifiedKFold``, which gets ``y`` and the row
-        count only): **cross-fitting** in one pass. Every setting gets ``k``
-        members (times ``ensemble_size``), member ``f`` trained on the rows
-        outside fold ``f`` and stopping early on the rows inside it, all on
-        the same batches. Every training row then has an out-of-fold
-        probability vector (``oof_proba_``), from members that never trained
-        on it; settings are chosen on the out-of-fold accuracy of all rows;
-        predictions are the mean of the chosen setting's ``k`` members
-        (bagging: every row trains someone, nothing is held out for good);
-        and the per-row results ``label_quality_``, ``label_issues_`` (by
-        confident learning, for any loss) and ``label_report_`` are set.
-        ``GCEClassifierCV(cv=5, qs=(0.8,), losses=("gce",))`` is one
-        setting cross-fitted. Each member is validated on its own fold's rows
-        alone, the validation batches going fold after fold, and no longer
-        once it has stopped: skorch's ``valid_loss`` in the history then
-        holds, per batch, the loss of that batch's fold's members still
-        training (about ``1/k`` of what a batch of every fold would hold, 0
-        once they have all stopped); each member's own is
-        ``member_valid_loss`` (its best epoch's after it stopped).
+        An int ``k`` or a splitter: cross-fitting, ``k`` members per setting
+        in one pass; settings are chosen on the out-of-fold accuracy of every
+        row, and predictions are the mean of the chosen setting's members.
+        ``None``: the members train on the same rows and are chosen on the
+        ``validation_fraction`` held out.
     label_quality : {'self_confidence', 'normalized_margin', 'confidence_weighted_entropy'}, default='self_confidence'
         With ``cv``: the score of ``label_quality_``, computed by cleanlab's
         ``get_label_quality_scores`` from the out-of-fold probabilities (low:
-        the label is likely wrong). ``'self_confidence'`` is the out-of-fold
-        probability of the given label; ``'normalized_margin'`` that minus
-        the largest other class's, rescaled to ``[0, 1]``.
-    noise_correction : {None, 'forward', 'auto'}, default='auto'
-        As for :class:`~sklearn_gce.GCEClassifier`, decided once for all
-        members: the transition matrix is estimated from the predicting
-        members' probabilities of the training rows (the chosen setting's,
-        or the ensemble's; out of fold with ``cv``); where it corrects, every
-        member trains again through it and the choice is made again, on the
-        mean of both passes under ``'auto'``. With ``cv``, ``'auto'`` then
-        drops the correction where that mean predicts the given out-of-fold
-        labels significantly worse than the first pass (McNemar's test,
-        one-sided 5%: a wrong matrix, say from a class too rare to estimate
-        its row): the first pass's fit is restored (its network, history,
-        optimiser state and results; callback instances passed in
-        ``callbacks`` keep what the corrected pass left), ``noise_correction_``
-        is ``None`` and ``transition_matrix_`` stays, for a look.
-    k, prune_start, prune_every, max_epochs, early_stopping, validation_fraction, n_iter_no_change, elr_lambda, elr_beta, lr, batch_size, optimizer, device, random_state, verbose, callbacks, train_split, criterion, **kwargs
-        As for :class:`~sklearn_gce.GCEClassifier`, for every member.
-        Without ``cv``, ``fit`` always holds out ``validation_fraction`` of
-        the rows (the choice needs them), or validates on ``train_split``'s
-        rows when set; ``early_stopping=False`` trains every member for
-        ``max_epochs`` and chooses on their last epoch.
+        the label is likely wrong).
+    k : float, default=0.5
+        Threshold of the truncated members, as for ``GCEClassifier``.
+    prune_start : int or float, default=10
+        First epoch of the truncated members' pruning, as for
+        ``GCEClassifier``.
+    prune_every : int or float, default=10
+        Epochs between the truncated members' pruning steps.
+    max_epochs : int, default=100
+        Maximum number of passes over the training data.
+    early_stopping : bool, default=True
+        Each member stops after ``n_iter_no_change`` epochs without improving
+        its loss on the rows it does not train on, and keeps its best
+        epoch's weights. ``False`` trains every member ``max_epochs`` and
+        chooses on the last epoch. Without ``cv``, rows are held out either
+        way (the choice needs them).
+    validation_fraction : float, default=0.1
+        Without ``cv``: fraction of the rows held out, for early stopping
+        and the choice.
+    n_iter_no_change : int, default=20
+        Patience of each member's early stopping, in epochs.
+    elr_lambda : float, default=0.0
+        Weight of early-learning regularisation, for every member.
+    elr_beta : float, default=0.7
+        Momentum of ELR's moving average, in ``[0, 1)``.
+    noise_correction : {'auto', 'forward'} or None, default='auto'
+        As for ``GCEClassifier``, decided once for all members from the
+        predicting members' probabilities (out of fold with ``cv``). With
+        ``cv``, ``'auto'`` also drops a correction under which the given
+        labels are predicted significantly worse out of fold (McNemar's
+        test, one-sided 5%), restoring the first pass.
+    lr : float, default=2e-3
+        Learning rate.
+    batch_size : int, default=128
+        Mini-batch size; ``-1`` uses the whole training set.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        Options with ``optimizer__*``.
+    device : str, torch.device or None, default='auto'
+        ``'auto'`` trains on CUDA when available, else on the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, dropout, the folds and the
+        hold-out.
+    verbose : int, default=0
+        ``1`` prints a line per epoch, ``2`` adds a progress bar.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra callbacks.
+    train_split : callable or None, default=None
+        Without ``cv``: a skorch validation split whose rows replace the
+        hold-out.
+    criterion : None
+        Not used: the losses are chosen with ``losses``.
+    **kwargs
+        Any further skorch parameter (``module__*``, ``optimizer__*``...) and
+        ``encoder__*``, for every member.
 
     Attributes
     ----------
-    cv_results_ : dict of ndarray
-        One entry per setting, in the order ``losses`` x ``qs``:
-        ``params`` (dicts), ``param_loss``, ``param_q`` (masked where the
-        loss has no q), ``holdout_score`` (accuracy on the noisy hold-out of
-        the setting's averaged members; with ``cv``, on every row, out of
-        fold), ``rank_holdout_score``,
-        ``best_epoch`` (mean over the setting's members),
-        ``stopped_behind`` (whether the race stopped it, see
-        ``n_iter_no_change_behind``), ``n_epochs`` (how many it trained)
-        and ``n_label_issues`` (rows pruned by the setting's first member;
-        with ``cv``, over every row, its own fold's included).
-    best_index_ : int
-        Index in ``cv_results_`` of the chosen setting (the highest
-        ``holdout_score``; ties go to the first).
     best_params_ : dict
         ``{"loss": ..., "q": ...}`` of the chosen setting (no ``q`` for a
         loss without one).
     best_score_ : float
         Its ``holdout_score``.
-    ensemble_holdout_score_ : float
-        Accuracy on the noisy hold-out of the ensemble: the members that
-        ``ensemble`` averages (the better half of the settings with
-        ``ensemble=False``, as trained).
+    best_index_ : int
+        Index of the chosen setting in ``cv_results_``.
+    cv_results_ : dict of ndarray
+        One entry per setting (in the order ``losses`` x ``qs``): ``params``,
+        ``param_loss``, ``param_q``, ``holdout_score`` (accuracy on the noisy
+        hold-out; with ``cv``, out of fold on every row),
+        ``rank_holdout_score``, ``best_epoch``, ``n_epochs``,
+        ``stopped_behind`` (stopped by the race) and ``n_label_issues``.
+    oof_proba_ : ndarray of shape (n_samples, n_classes)
+        With ``cv``: each training row's probabilities from the predicting
+        members that never trained on it. Columns follow ``classes_``.
+    label_quality_ : ndarray of shape (n_samples,)
+        With ``cv``: a score in ``[0, 1]`` per training row, low where the
+        label is likely wrong (see ``label_quality``).
+    label_issues_ : ndarray of bool, shape (n_samples,)
+        The suspected label errors. With ``cv``: found by confident learning
+        (cleanlab's ``find_label_issues``) on ``oof_proba_``, every row
+        included. Without: the rows flagged by most truncated members of the
+        chosen setting (none for other losses).
+    label_report_ : pandas.DataFrame
+        With ``cv``: one row per training row, most doubtful first:
+        ``row`` (position in the training data), ``given_label``,
+        ``suggested_label`` (the out-of-fold prediction), ``label_quality``
+        and ``flagged``.
+    fold_ : ndarray of int, shape (n_samples,)
+        With ``cv``: the fold of each training row.
     members_ : list of dict
         The setting of each member, in the order of the network's member
         dimension (see :meth:`predict_member_proba`).
     predicting_members_ : ndarray of int
-        The members whose probabilities ``predict_proba`` averages: those
-        of the chosen setting, or of the ensemble's settings.
+        The members whose probabilities ``predict_proba`` averages.
     member_label_issues_ : ndarray of bool, shape (n_samples, n_members)
-        Each truncated member's suspected label errors (see
-        ``GCEClassifier.label_issues_``); all ``False`` for other members.
-    label_issues_ : ndarray of bool, shape (n_samples,)
-        The suspected label errors among the training rows. With ``cv``:
-        found by confident learning (cleanlab's ``find_label_issues``) on
-        ``oof_proba_``, for any loss, every row included. Without: the rows
-        flagged by most truncated members of the chosen setting (of the
-        ensemble's with ``ensemble``), as ``GCEClassifier(loss='truncated')``
-        flags them; none for other losses.
-    oof_proba_ : ndarray of shape (n_samples, n_classes)
-        With ``cv``: each training row's probabilities from the chosen
-        setting's members that never trained on it (those of its fold;
-        the ensemble's settings' with ``ensemble``). Columns follow ``classes_``.
-        Where ``noise_correction`` trained again through the estimated
-        matrix (``noise_correction_ == 'forward'``), they, and the per-row
-        results below, come from the corrected networks (under ``'auto'``,
-        the mean of them and the first ones), as the prediction does: at
-        40% pair-flip noise these gave better flags than the first networks
-        alone (see the user guide's "Which training labels are wrong").
-    label_quality_ : ndarray of shape (n_samples,)
-        With ``cv``: a score in ``[0, 1]`` per training row, low where the
-        label is likely wrong (see ``label_quality``).
-    label_report_ : pandas.DataFrame
-        With ``cv``: one row per training row, most doubtful first:
-        ``row`` (position in the training data), ``given_label``,
-        ``suggested_label`` (the out-of-fold prediction),
-        ``label_quality`` and ``flagged`` (``label_issues_``).
-    fold_ : ndarray of int, shape (n_samples,)
-        With ``cv``: the fold of each training row (whose members never
-        trained on it).
+        Each truncated member's pruned rows; all ``False`` for other members.
+    ensemble_holdout_score_ : float
+        Accuracy on the noisy hold-out of the better half of the settings
+        (or of those ``ensemble`` averages).
     transition_matrix_, noise_correction_
         As for ``GCEClassifier`` (see ``noise_correction``).
     classes_, n_features_in_, feature_names_in_, encoder_, module_, criterion_, optimizer_, history_
-        As for ``GCEClassifier``. The history's ``valid_acc`` is the best
-        member's accuracy on the noisy hold-out at each epoch.
+        As for ``GCEClassifier``. The history also records each member's
+        held-out loss and accuracy (``member_valid_loss``,
+        ``member_valid_acc``) and ``n_members_training``.
 
     See Also
     --------
-    sklearn_gce.GCEClassifier : One network, one setting.
-    sklearn.model_selection.GridSearchCV : The general, slower way to choose.
+    GCEClassifier : One network, one setting: for images, text, modules of your own, ``partial_fit``.
+    sklearn.model_selection.GridSearchCV : The general, slower way to choose ``q``.
 
     Examples
     --------
