@@ -488,7 +488,7 @@ def parse_gce_params(params, seed=None):
       of the (noisy) training labels (``ValidSplit(..., random_state=seed)``,
       which turns the package's own early stopping off) and skorch
       ``EarlyStopping(load_best=True)`` on its GCE loss or accuracy (the form
-      ``tune_defaults.py`` used before the package had the parameter);
+      the retired ``tune_defaults.py`` used before the package had the parameter);
     - lists for ``module__hidden_sizes``.
     """
     if not params:

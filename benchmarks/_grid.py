@@ -1,8 +1,8 @@
 """The grid of ``accuracy.py``, and how candidate defaults are ranked on it.
 
 A library of the benchmarks, not a script. ``accuracy.py`` runs the grid
-(``plan``); ``choose_defaults.py`` and ``auto_correction.py`` read its csv and
-rank candidates against its best baseline (``score``).
+(``plan``); ``auto_correction.py`` plans the same fits and ranks its thresholds
+against the best baseline of ``accuracy.csv`` (``score``).
 """
 
 import numpy as np

@@ -63,16 +63,16 @@ Commands
     python benchmarks/label_issues.py --quick              # hpc, 40% symmetric, 500 rows, 10 epochs: checks that it runs
     python benchmarks/label_issues.py --n-jobs 2           # the full run (seed 0)
     python benchmarks/label_issues.py --n-jobs 2 --resume  # continue an interrupted run
-    python benchmarks/label_issues.py --n-jobs 2 --seeds 2 --ensemble-size 2 --out benchmarks/results/label_issues_ens2_seed2
-    python benchmarks/label_issues.py --n-jobs 2 --seeds 0 1 2 --one-pass default --out benchmarks/results/label_issues_default
-    python benchmarks/label_issues.py --n-jobs 2 --seeds 0 1 2 --one-pass "q0.7|0.9 mean, 64 wide" --out benchmarks/results/label_issues_q79_64
-    python benchmarks/label_issues.py --n-jobs 2 --seeds 0 1 2 3 --one-pass "q0.7|0.9 mean, patience 10" --out benchmarks/results/label_issues_q79_p10
-    python benchmarks/label_issues.py --n-jobs 2 --seeds 0 --one-pass "q0.7|0.9 mean, 64 wide" --out benchmarks/results/label_issues_q79_64_seed0_rerun
-    python benchmarks/label_issues.py --n-jobs 2 --seeds 4 5 --one-pass "q0.7|0.9 mean, patience 10" --out benchmarks/results/label_issues_q79_p10_seeds45
-    python benchmarks/label_issues.py --n-jobs 2 --seeds 4 5 6 7 --one-pass "q0.7|0.9 mean, 2 inits, patience 10" --out benchmarks/results/label_issues_q79_ens2_seeds4567
+    python benchmarks/label_issues.py --n-jobs 2 --seeds 2 --ensemble-size 2 --out benchmarks/results/label_issues/one_q08_2inits_seed2
+    python benchmarks/label_issues.py --n-jobs 2 --seeds 0 1 2 --one-pass default --out benchmarks/results/label_issues/cv_defaults_seeds0-2
+    python benchmarks/label_issues.py --n-jobs 2 --seeds 0 1 2 --one-pass "q0.7|0.9 mean, 64 wide" --out benchmarks/results/label_issues/q_pair_64wide_seeds0-2
+    python benchmarks/label_issues.py --n-jobs 2 --seeds 0 1 2 3 --one-pass "q0.7|0.9 mean, patience 10" --out benchmarks/results/label_issues/q_pair_96wide_patience10_seeds0-3
+    python benchmarks/label_issues.py --n-jobs 2 --seeds 0 --one-pass "q0.7|0.9 mean, 64 wide" --out benchmarks/results/label_issues/q_pair_64wide_seed0_retimed
+    python benchmarks/label_issues.py --n-jobs 2 --seeds 4 5 --one-pass "q0.7|0.9 mean, patience 10" --out benchmarks/results/label_issues/q_pair_96wide_patience10_seeds4-5
+    python benchmarks/label_issues.py --n-jobs 2 --seeds 4 5 6 7 --one-pass "q0.7|0.9 mean, 2 inits, patience 10" --out benchmarks/results/label_issues/q_pair_64wide_2inits_patience10_seeds4-7
 
-Seeds 4 to 7 were used in no choice (``label_issues_screen.py`` screened configurations on seeds 0 to 3;
-the last command measures the configuration chosen there).
+Seeds 4 to 7 were used in no choice (the retired ``label_issues_screen.py`` screened configurations on seeds
+0 to 3, ``results/label_issues_screen.md``; the last command measures the configuration chosen there).
 
 Time ratios depend on the machine (the last command re-timed the 64-wide pair on the machine of the
 patience-10 run: 0.53x there against 0.60x on seed 0 before): compare configurations timed on one machine.
@@ -225,7 +225,8 @@ ONE_PASS_CONFIGS = {
     "q0.7|0.9 mean, patience 10": {"cv": 5, "qs": (0.7, 0.9), "losses": ("gce",), "ensemble": 2,
                                    "module__hidden_sizes": (96, 96), "n_iter_no_change": 10},
     # two initialisations of each q (four members per fold, 64 wide), patience 10: screened on seeds 0-3 by
-    # label_issues_screen.py ("ens2x64p10"), 134 of 144 within 0.01 against the 96-wide pair's 129
+    # the retired label_issues_screen.py ("ens2x64p10", results/label_issues_screen.md), 134 of 144 within 0.01
+    # against the 96-wide pair's 129
     "q0.7|0.9 mean, 2 inits, patience 10": {"cv": 5, "qs": (0.7, 0.9), "losses": ("gce",), "ensemble": 2,
                                             "ensemble_size": 2, "n_iter_no_change": 10},
 }

@@ -1,8 +1,8 @@
 """One pass against a grid search: GCEClassifierCV and GridSearchCV(GCEClassifier) fitted side by side, time and accuracy.
 
-Not to be mixed up with ``member_race.py``, which times nothing: it records
-GCEClassifierCV fits without a race and replays race rules and ensembles on
-its members' per-epoch curves.
+Not to be mixed up with the retired ``member_race.py`` (``results/member_race.md``),
+which timed nothing: it recorded GCEClassifierCV fits without a race and
+replayed race rules and ensembles on its members' per-epoch curves.
 
 What it measures
 ----------------

@@ -213,15 +213,10 @@ def _cell_name(dataset, rate, labels):
     return f"{dataset} {rate:.0%}" + (f" {labels}" if rate > 0 else " (clean)")
 
 
-def _mean_std(values):
-    v = np.asarray(values, dtype=float) * 100
-    return f"{v.mean():.1f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.1f}"
-
-
 def accuracy_table(df):
     methods = [m for m in METHODS if m in set(df.method)]
     g = df.groupby([*CELL, "method"], sort=False).accuracy
-    cells = g.apply(_mean_std).unstack("method")[methods]
+    cells = g.apply(B.mean_std).unstack("method")[methods]
     means = g.mean().unstack("method")[methods]
     best = means.max(axis=1)
     for m in methods:
@@ -271,10 +266,10 @@ def flag_table(df):
     table = pd.DataFrame({
         "replaced rows": g.n_replaced.mean().round(0),
         "flagged": g.n_flagged.mean().round(0),
-        "precision": g.precision.apply(_mean_std),
-        "recall (rows trained on)": g.recall.apply(_mean_std),
-        "recall (all replaced)": g.recall_all.apply(_mean_std),
-        "clean rows flagged": g.clean_flagged.apply(_mean_std),
+        "precision": g.precision.apply(B.mean_std),
+        "recall (rows trained on)": g.recall.apply(B.mean_std),
+        "recall (all replaced)": g.recall_all.apply(B.mean_std),
+        "clean rows flagged": g.clean_flagged.apply(B.mean_std),
     })
     table.index = [f"{_cell_name(d, r, lab)}, {m}" for d, r, lab, m in table.index]
     return table
