@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch.utils.data import Subset
 
 from ._base import BaseGCEClassifier, softmax, with_core_parameters
+from ._layout import out_of_fold, stopping_folds
 from ._member_stopping import MemberEarlyStopping, holdout_member_probabilities, shares_weights
 from ._pruning import TruncationPruning
 from ._stacked import MemberAverage, MemberLoss, MemberMLP, member_slices
@@ -27,16 +28,20 @@ _CROSS_FITTED_HIDDEN_SIZES = (96, 96)
 _CROSS_FITTED_GRID_HIDDEN_SIZES = (64, 64)
 
 
-class _EveryRow:
-    """The validation split of cross-fitting: every row, each member scoring the rows of its own fold.
+class _StoppingRows:
+    """The validation split of cross-fitting: the stopping rows, each member scoring its own.
 
-    The validation rows go fold after fold, so that a batch holds the rows
-    of one fold (two where it straddles) and computes its members alone.
+    Every row trains the members it is not held out from (the split's
+    training set is every row; the weights mask each member's); the
+    validation rows go stopping fold after stopping fold, so that a batch
+    holds the rows of one fold's members (two where it straddles) and
+    computes those members alone.
     """
 
     def __call__(self, dataset, y=None, **fit_params):
-        by_fold = np.argsort(np.asarray(dataset.state.folds[0]), kind="stable")  # the host copy of the folds
-        return dataset, Subset(dataset, by_fold)
+        stop_fold = np.asarray(dataset.state.folds[2])  # the host copy
+        held = np.flatnonzero(stop_fold >= 0)
+        return dataset, Subset(dataset, held[np.argsort(stop_fold[held], kind="stable")])
 
 
 @with_core_parameters
@@ -330,12 +335,14 @@ class GCEClassifierCV(BaseGCEClassifier):
                     raise ValueError("Set cv or train_split, not both: each chooses the rows the members "
                                      "are validated on.")
                 if not (warm and len(getattr(self, "fold_", ())) == len(targets)):
-                    # a warm fit keeps its folds: no member is validated on rows it trained on
+                    # a warm fit keeps its folds: no member is scored or stopped on rows it trained on
                     self.fold_ = self._folds(targets, seed)
-                hold_out = _EveryRow()
+                    fraction = self.validation_fraction if self.early_stopping else 0.0
+                    self.stop_fold_ = stopping_folds(self.fold_, targets, fraction, seed)
+                hold_out = _StoppingRows() if (self.stop_fold_ >= 0).any() else None
             else:
                 hold_out = self._hold_out(targets, seed)
-            if hold_out is None and not self.train_split:
+            if hold_out is None and not self.train_split and self.cv is None:
                 warnings.warn(
                     f"GCEClassifierCV chooses on {self.validation_fraction:.0%} of the rows held "
                     f"out, but {len(targets)} rows cannot give a held-out row of every class and "
@@ -349,9 +356,10 @@ class GCEClassifierCV(BaseGCEClassifier):
             self.members_ = [dict(s) for s in settings for _ in range(self.ensemble_size)]
             if self.cv is not None:
                 self.members_ = [dict(member, fold=f) for member in self.members_ for f in range(self._n_folds())]
-                folds = (self.fold_, np.array([member["fold"] for member in self.members_]))
+                folds = (self.fold_, np.array([member["fold"] for member in self.members_]), self.stop_fold_)
             else:
                 self.__dict__.pop("fold_", None)
+                self.__dict__.pop("stop_fold_", None)
             data = self._training_data(X, y, targets, sample_weight, hold_out, n_members=len(self.members_),
                                        folds=folds)
         return self._train_correcting(data, seed, targets, warm)
@@ -381,9 +389,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         if self.cv is None:
             by_setting = proba.reshape(len(proba), len(settings), size, -1).mean(2)
         else:  # each row's probabilities from the members of its fold: out of fold
-            per_fold = proba.reshape(len(proba), len(settings), self.ensemble_size, self._n_folds(), -1)
-            index = self.fold_.reshape(-1, 1, 1, 1, 1)
-            by_setting = np.take_along_axis(per_fold, index, axis=3)[:, :, :, 0].mean(2)
+            by_setting = out_of_fold(proba, self.fold_, len(settings), self.ensemble_size, self._n_folds())
         correct = by_setting.argmax(-1) == targets[:, None]
         scores = (correct * weight[:, None]).sum(0) / weight.sum()
         self.best_index_ = int(np.argmax(scores))

@@ -118,12 +118,14 @@ class SampleState:
     n_members : int or None, default=None
         The members of a stacked network (``GCEClassifierCV``): each has a
         column of keep-weights of its own. ``None``: one network, one column.
-    folds : tuple of (ndarray, ndarray) or None, default=None
+    folds : tuple of (ndarray, ndarray, ndarray) or None, default=None
         Cross-fitted members (``GCEClassifierCV(cv=k)``): the test fold of
-        each row, ``(n_samples,)``, and the fold of each member,
-        ``(n_members,)``. A member trains on the rows outside its fold and is
-        validated on the rows inside it: its training weights are zero inside
-        its fold, its validation weights zero outside.
+        each row, ``(n_samples,)``; the fold of each member, ``(n_members,)``;
+        and the fold whose members stop early on each row, ``(n_samples,)``
+        (``-1``: none; never the row's own, :func:`~sklearn_gce._layout.stopping_folds`).
+        A member trains on the rows outside its fold that it does not stop
+        on, and is validated on its stopping rows only: nothing of its own
+        fold's labels reaches it.
 
     Attributes
     ----------
@@ -148,10 +150,11 @@ class SampleState:
         self.pruned_rows = None
         self._elr_targets = None
         self.folds = folds
-        self._row_fold = self._member_fold = self._validated_fold = None
+        self._row_fold = self._member_fold = self._stop_fold = self._validated_fold = None
         if folds is not None:
             self._row_fold = torch.as_tensor(folds[0], dtype=torch.long, device=self.targets.device)
             self._member_fold = torch.as_tensor(folds[1], dtype=torch.long, device=self.targets.device)
+            self._stop_fold = torch.as_tensor(folds[2], dtype=torch.long, device=self.targets.device)
         self.validate_members(None)
 
     def validate_members(self, members):
@@ -166,19 +169,19 @@ class SampleState:
             return
         fold = np.asarray(self.folds[1])
         if members is not None:
-            fold = np.where(np.isin(np.arange(len(fold)), members), fold, -1)  # -1: no row's fold
+            fold = np.where(np.isin(np.arange(len(fold)), members), fold, -2)  # -2: no row's (-1: none)
         self._validated_host = fold
         self._validated_fold = torch.as_tensor(fold, dtype=torch.long, device=self.targets.device)
 
     def members_validated_on(self, rows):
-        """With folds, the members validated on ``rows``: those of the folds from the rows' lowest to their highest.
+        """With folds, the members validated on ``rows``: those of the stopping folds from the rows' lowest to their highest.
 
-        Exactly the rows' folds when the rows come fold after fold (as
-        cross-fitting orders its validation rows); a superset otherwise.
+        Exactly the rows' stopping folds when the rows come fold after fold
+        (as cross-fitting orders its validation rows); a superset otherwise.
         Only members still validated (:meth:`validate_members`); possibly
         none. One host copy per call (two numbers), whatever the device.
         """
-        folds = self._row_fold[self._on_device(rows)]
+        folds = self._stop_fold[self._on_device(rows)]
         low, high = torch.stack([folds.min(), folds.max()]).tolist()
         member_fold = self._validated_host
         return np.flatnonzero((member_fold >= low) & (member_fold <= high))
@@ -209,18 +212,19 @@ class SampleState:
 
         ``None`` while every weight is 1 (no sample weights, nothing pruned yet,
         no folds). With folds, ``(batch, n_members)``: each member's rows only
-        (outside its fold in training, inside it in validation, where members
-        no longer validated get none).
+        (in training, outside its fold and its stopping rows; in validation,
+        its stopping rows, none for members no longer validated).
         """
         if self.unit_weight and self.folds is None and (not training or self.pruned_rows is None):
             return None
         rows = self._on_device(rows)
         weight = self.sample_weight[rows]
         if self.folds is not None:
+            stop_fold = self._stop_fold[rows].unsqueeze(1)
             if training:
-                kept = self._row_fold[rows].unsqueeze(1) != self._member_fold
+                kept = (self._row_fold[rows].unsqueeze(1) != self._member_fold) & (stop_fold != self._member_fold)
             else:
-                kept = self._row_fold[rows].unsqueeze(1) == self._validated_fold
+                kept = stop_fold == self._validated_fold
             weight = weight.unsqueeze(1) * kept.to(weight.dtype)
         if not training:
             return weight

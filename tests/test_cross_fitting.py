@@ -41,31 +41,53 @@ def test_the_default_is_a_bag_of_two_q_chosen_out_of_fold(digits):
     assert clf.label_quality_.shape == (500,) and clf.label_issues_.dtype == bool
 
 
-def test_a_member_trains_outside_its_fold_and_is_validated_inside_it():
+def test_a_member_trains_outside_its_fold_and_stops_on_rows_it_does_not_train_on():
     row_fold, member_fold = np.array([0, 1, 2, 0, 1]), np.array([0, 1, 2, 0, 1, 2])
+    stop_fold = np.array([1, 2, -1, 2, 0])  # never the row's own fold
     state = SampleState(np.zeros(5, np.int64), np.full(5, 2.0, np.float32), None, n_members=6,
-                        folds=(row_fold, member_fold))
+                        folds=(row_fold, member_fold, stop_fold))
     rows = torch.arange(5)
-    inside = torch.as_tensor(row_fold[:, None] == member_fold[None, :], dtype=torch.float32)
-    torch.testing.assert_close(state.weight_of(rows, training=False), 2 * inside)
-    torch.testing.assert_close(state.weight_of(rows, training=True), 2 * (1 - inside))
-    state.keep[0, 1] = 0  # pruned by member 1: stays out of its training
-    assert state.weight_of(rows, training=True)[0, 1] == 0
+    inside = row_fold[:, None] == member_fold[None, :]
+    stops = stop_fold[:, None] == member_fold[None, :]
+    torch.testing.assert_close(state.weight_of(rows, training=False), 2 * torch.as_tensor(stops, dtype=torch.float32))
+    torch.testing.assert_close(state.weight_of(rows, training=True),
+                               2 * torch.as_tensor(~inside & ~stops, dtype=torch.float32))
+    state.keep[0, 2] = 0  # pruned by member 2: stays out of its training
+    assert state.weight_of(rows, training=True)[0, 2] == 0
 
 
 def test_members_no_longer_validated_get_no_validation_rows():
     row_fold, member_fold = np.array([0, 1, 2, 0, 1]), np.array([0, 1, 2, 0, 1, 2])
+    stop_fold = np.array([1, 2, 0, 2, 0])
     state = SampleState(np.zeros(5, np.int64), np.ones(5, np.float32), None, n_members=6,
-                        folds=(row_fold, member_fold))
+                        folds=(row_fold, member_fold, stop_fold))
     rows = torch.arange(5)
     state.validate_members([0, 2])  # the others have stopped
-    inside = torch.as_tensor(row_fold[:, None] == member_fold[None, :], dtype=torch.float32)
-    torch.testing.assert_close(state.weight_of(rows, training=False), inside * torch.tensor([1., 0, 1, 0, 0, 0]))
-    torch.testing.assert_close(state.weight_of(rows, training=True), 1 - inside)  # training is untouched
+    stops = torch.as_tensor(stop_fold[:, None] == member_fold[None, :], dtype=torch.float32)
+    torch.testing.assert_close(state.weight_of(rows, training=False), stops * torch.tensor([1., 0, 1, 0, 0, 0]))
     np.testing.assert_array_equal(state.members_validated_on(rows), [0, 2])
-    assert len(state.members_validated_on(torch.tensor([1, 4]))) == 0  # fold 1's members have both stopped
+    assert len(state.members_validated_on(torch.tensor([0]))) == 0  # fold 1's members have both stopped
     state.validate_members(None)
-    np.testing.assert_array_equal(state.members_validated_on(torch.tensor([1, 4])), [1, 4])
+    np.testing.assert_array_equal(state.members_validated_on(torch.tensor([0])), [1, 4])
+
+
+def test_a_members_own_fold_labels_change_nothing_of_it(digits):
+    # Issue 40: member f stopped early on fold f's labels, so changing them moved its best epoch and its
+    # out-of-fold probabilities. It now sees nothing of its fold: the same weights whatever those labels.
+    X, y = digits
+    X, y = X[:400], y[:400]
+    # folds that do not depend on the labels (stratified ones would move with them)
+    params = dict(cv=KFold(4, shuffle=True, random_state=0), qs=(0.8,), losses=("gce",), max_epochs=12,
+                  n_iter_no_change=2, noise_correction=None, batch_size=50, lr=0.01, random_state=0)
+    clf = GCEClassifierCV(**params).fit(X, y)
+    fold0 = clf.fold_ == 0
+    y_changed = np.where(fold0, (y + 1) % 10, y)
+    changed = GCEClassifierCV(**params).fit(X, y_changed)
+    np.testing.assert_array_equal(changed.fold_, clf.fold_)
+    stopping = [dict(c.callbacks_)["member_early_stopping"] for c in (clf, changed)]
+    assert stopping[0].best_epoch_[0] == stopping[1].best_epoch_[0]
+    np.testing.assert_allclose(changed.oof_proba_[fold0], clf.oof_proba_[fold0], atol=1e-5)
+    assert not np.allclose(changed.oof_proba_[~fold0], clf.oof_proba_[~fold0], atol=1e-3)  # the others saw it
 
 
 def test_stopped_members_are_not_validated_and_the_fit_is_unchanged(digits, monkeypatch):
@@ -220,7 +242,7 @@ def test_cross_fitted_members_are_narrower_unless_the_user_sizes_them(digits):
                       "grid": [64, 64], "grid, no cv": [256, 256]}
 
 
-def test_each_member_is_validated_on_its_own_fold_alone(digits, monkeypatch):
+def test_each_member_is_validated_on_its_own_stopping_rows_alone(digits, monkeypatch):
     from sklearn_gce import MemberMLP
 
     X, y = digits
@@ -232,21 +254,30 @@ def test_each_member_is_validated_on_its_own_fold_alone(digits, monkeypatch):
         return forward(self, X)
 
     monkeypatch.setattr(MemberMLP, "forward", recording)
-    clf = GCEClassifierCV(cv=4, qs=(0.5, 1.0), losses=("gce",), max_epochs=3, early_stopping=False,
-                          noise_correction=None, batch_size=50, random_state=0).fit(X, y)
-    # 3 epochs of 8 validation batches, then the choice's forward pass over every row (all members)
+    clf = GCEClassifierCV(cv=4, qs=(0.5, 1.0), losses=("gce",), max_epochs=3, noise_correction=None,
+                          batch_size=50, random_state=0).fit(X, y)
+    # each member stops on 10% of its 300 training rows, drawn from the other folds: 120 stopping rows
+    assert np.all(clf.stop_fold_ != clf.fold_) and np.bincount(clf.stop_fold_[clf.stop_fold_ >= 0]).tolist() == [30] * 4
+    # 3 epochs of 3 validation batches, then the choice's forward pass over every row (all members)
     evaluation = [members for training, members in computed if not training]
-    validation, after = evaluation[:24], evaluation[24:]
+    validation, after = evaluation[:9], evaluation[9:]
     assert after and all(m is None for m in after)
-    # 400 rows fold after fold in batches of 50: one fold per batch (two where a batch straddles)
-    assert validation and all(m is not None and len(m) in (2, 4) for m in validation)
-    assert sum(len(m) == 2 for m in validation) >= 3 * 400 // 50 // 2
+    # the stopping rows go fold after fold (30 each, batches of 50): a batch computes only its folds' members
+    assert [len(m) for m in validation] == [4, 6, 2] * 3
     assert clf.module_.layers[0].evaluated is None  # prediction computes every member
-    # what each member scored on its fold in the last epoch is what it predicts there now
+    # what each member scored on its stopping rows in the last epoch is what it predicts there now
     members = clf.predict_member_proba(X)
     folds = np.array([m["fold"] for m in clf.members_])
-    accuracy = [np.mean(members[clf.fold_ == f, j].argmax(-1) == y[clf.fold_ == f]) for j, f in enumerate(folds)]
+    stops = [clf.stop_fold_ == f for f in folds]
+    accuracy = [np.mean(members[rows, j].argmax(-1) == y[rows]) for j, rows in enumerate(stops)]
     np.testing.assert_allclose(clf.history_[-1, "member_valid_acc"], accuracy, atol=1e-6)
+
+
+def test_without_early_stopping_members_train_on_every_row_outside_their_fold(digits):
+    X, y = digits
+    clf = GCEClassifierCV(cv=4, early_stopping=False, max_epochs=2, random_state=0, **{
+        k: v for k, v in FAST.items() if k not in ("max_epochs", "random_state")}).fit(X[:200], y[:200])
+    assert np.all(clf.stop_fold_ == -1)  # nothing held out to stop on
 
 
 def test_after_a_correction_the_per_row_results_are_those_of_the_corrected_networks(digits):
