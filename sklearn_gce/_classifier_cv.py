@@ -50,7 +50,8 @@ class GCEClassifierCV(BaseGCEClassifier):
 
     By default (``cv=5``, ``qs=(0.2, 0.8)``, ``losses=('gce',)``) each
     ``q`` is cross-fitted as five members, member ``f`` trained on the rows
-    outside fold ``f`` and stopped early on the rows inside it; the ``q``
+    outside fold ``f`` and stopped early on some of those (it sees nothing
+    of fold ``f``'s labels); the ``q``
     whose members predict the given labels better out of fold is kept, and
     predicts with the mean of its five members. Every training row also
     gets out-of-fold probabilities and a label-quality score
@@ -97,6 +98,9 @@ class GCEClassifierCV(BaseGCEClassifier):
         An int ``k`` or a splitter: cross-fitting, ``k`` members per setting
         in one pass; settings are chosen on the out-of-fold accuracy of every
         row, and predictions are the mean of the chosen setting's members.
+        Member ``f`` trains outside fold ``f`` and stops early (and races) on
+        ``validation_fraction`` of those rows, which it does not train on, so
+        its probabilities of fold ``f`` owe nothing to fold ``f``'s labels.
         ``None``: the members train on the same rows and are chosen on the
         ``validation_fraction`` held out.
     label_quality : {'self_confidence', 'normalized_margin', 'confidence_weighted_entropy'}, default='self_confidence'
@@ -120,7 +124,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         way (the choice needs them).
     validation_fraction : float, default=0.1
         Without ``cv``: fraction of the rows held out, for early stopping
-        and the choice.
+        and the choice. With ``cv``: fraction of each member's training rows
+        it stops early on (``stop_fold_``).
     n_iter_no_change : int, default=20
         Patience of each member's early stopping, in epochs.
     elr_lambda : float, default=0.0
@@ -190,6 +195,9 @@ class GCEClassifierCV(BaseGCEClassifier):
         and ``flagged``.
     fold_ : ndarray of int, shape (n_samples,)
         With ``cv``: the fold of each training row.
+    stop_fold_ : ndarray of int, shape (n_samples,)
+        With ``cv``: the fold whose members stop early on each training row
+        (never the row's own; ``-1``: none, every row without early stopping).
     members_ : list of dict
         The setting of each member, in the order of the network's member
         dimension (see :meth:`predict_member_proba`).
