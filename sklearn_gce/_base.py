@@ -724,10 +724,14 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
             ("divergence_guard", DivergenceGuard()),
             *self._own_callbacks(),
         ]
-        if isinstance(self.verbose, Integral) and self.verbose >= 2:
+        if isinstance(self.verbose, Integral) and self.verbose >= self._progress_bar_from:
             callbacks.append(("progress_bar", ProgressBar()))
-        callbacks.append(("print_log", PrintLog()))
+        callbacks.append(("print_log", PrintLog(keys_ignored=self._log_ignores)))
         return callbacks
+
+    # ``verbose`` from which each epoch shows a progress bar; history keys the per-epoch line leaves out
+    _progress_bar_from = 2
+    _log_ignores = None
 
     def _scoring_callbacks(self):
         """Scores recorded each epoch beside the losses."""

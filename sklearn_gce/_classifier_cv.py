@@ -500,6 +500,11 @@ class GCEClassifierCV(BaseGCEClassifier):
                 f"(size {n}), or be named in the module's shared_state; these are not: {wrong}."
             )
 
+    # verbose=1: a bar over each epoch's batches (a pass of every member is long) and one line per epoch,
+    # without the per-member lists (their best epoch's scores are in the history)
+    _progress_bar_from = 1
+    _log_ignores = ("member_valid_loss", "member_valid_acc")
+
     def _own_name(self, name):
         return "qs" if name == "q" else name
 

@@ -294,3 +294,14 @@ def test_after_a_correction_the_per_row_results_are_those_of_the_corrected_netwo
     np.testing.assert_array_equal(
         corrected.label_issues_, find_label_issues(np.searchsorted(corrected.classes_, y_noisy),
                                                    corrected.oof_proba_, n_jobs=1))
+
+
+def test_verbose_prints_one_readable_line_per_epoch_and_a_bar(digits, capsys):
+    # issue 41: verbose=1 printed the members' losses and accuracies as lists of ten or twenty floats per epoch
+    X, y = digits
+    clf = GCEClassifierCV(cv=3, max_epochs=2, verbose=1, random_state=0).fit(X[:150], y[:150])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(lines) == 2 and all("[" not in line.replace("\x1b[", "") for line in lines)
+    assert "it/s" in captured.err + captured.out  # the progress bar
+    assert len(clf.history_[-1, "member_valid_loss"]) == 2 * 3  # still in the history
