@@ -8,7 +8,10 @@ How robust should the loss be? ``q`` trades the fast fitting of cross entropy
 imbalanced-learn pipeline: the :class:`~sklearn_gce.LabelNoiseInjector` step
 corrupts the labels of each training fold only, so every candidate is trained
 on noisy labels and scored on the clean held-out ones. Cross entropy is in
-the same grid as a baseline. One line per noise rate.
+the same grid as a baseline. One line per noise rate. (On real noisy labels,
+where no clean label is at hand, :class:`~sklearn_gce.GCEClassifierCV`
+chooses ``q`` in one pass on the given labels instead; see
+:ref:`sphx_glr_auto_examples_plot_noisy_table.py`.)
 
 Run it from the project root: ``python examples/plot_grid_search_q.py``.
 """
