@@ -29,7 +29,7 @@ class GCEClassifier(BaseGCEClassifier):
     which also flags the rows it believes mislabelled (``label_issues_``).
     Use it for images, text, a torch module of your own or ``partial_fit``.
     On a table, :class:`~sklearn_gce.GCEClassifierCV` is more accurate, and
-    ``sklearn_gce.find_label_issues`` says which labels are wrong; see the
+    :func:`~sklearn_gce.find_label_issues` says which labels are wrong; see the
     :ref:`user guide <user_guide>`.
 
     ``X`` is a numeric array, a SciPy sparse matrix, a torch ``Dataset`` of
@@ -141,7 +141,7 @@ class GCEClassifier(BaseGCEClassifier):
         kept network, those whose label gets a probability of at most ``k``.
         In sample, and never the rows held out for early stopping; all
         ``False`` for other losses. For an out-of-fold score of every row,
-        use ``sklearn_gce.find_label_issues`` (see :ref:`label_issues`).
+        use :func:`~sklearn_gce.find_label_issues` (see :ref:`label_issues`).
     transition_matrix_ : ndarray of shape (n_classes, n_classes)
         With ``noise_correction``: the estimated probability ``T[i, j]``
         that a row of class ``classes_[i]`` is labelled ``classes_[j]``.
@@ -168,6 +168,7 @@ class GCEClassifier(BaseGCEClassifier):
     See Also
     --------
     GCEClassifierCV : Two ``q`` cross-fitted in one pass, the better kept; the choice for tables.
+    find_label_issues : Which training labels are wrong, in one call.
     LabelNoiseInjector : Corrupts training labels inside a pipeline.
     skorch.NeuralNetClassifier : The plain skorch classifier.
 
