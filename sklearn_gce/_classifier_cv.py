@@ -218,6 +218,7 @@ class GCEClassifierCV(BaseGCEClassifier):
     See Also
     --------
     GCEClassifier : One network, one setting: for images, text, modules of your own, ``partial_fit``.
+    find_label_issues : This estimator's out-of-fold flags as a report, in one call.
     sklearn.model_selection.GridSearchCV : The general, slower way to choose ``q``.
 
     Examples
