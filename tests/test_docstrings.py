@@ -67,8 +67,6 @@ KNOWN_FAILURES = {
                           "(or make them private)")
        for target in ["SCELoss.active", "SCELoss.passive", "NCERCELoss.passive", "NCEAGCELoss.passive",
                       "ANLCELoss.passive", "CEEpsMAELoss.active", "CEEpsMAELoss.passive"]},
-    "GCELGBMClassifier": ({"PR04", "SA03"}, "trees.py"),
-    "lq_grad_hess": ({"RT03"}, "trees.py"),
 }
 
 
