@@ -27,6 +27,7 @@ from .losses import (
 )
 from ._injector import LabelNoiseInjector
 from ._noisy_label_classifier import NoisyLabelClassifier
+from .trees import GCELGBMClassifier, GCEObjective, lq_grad_hess
 from ._tabular import TabularEncoder
 from .networks import MLP, CategoricalEmbedding, PiecewiseLinearEmbedding
 from .noise_models import (
@@ -68,6 +69,9 @@ __all__ = [
     "make_loss",
     "LabelNoiseInjector",
     "NoisyLabelClassifier",
+    "GCELGBMClassifier",
+    "GCEObjective",
+    "lq_grad_hess",
     "symmetric_transition_matrix",
     "pairflip_transition_matrix",
     "mapping_transition_matrix",
