@@ -487,7 +487,7 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         (:meth:`NoiseCorrection.confirmed`): then the first network's fit is
         restored. ``_after_training`` runs after each training.
         """
-        correction = NoiseCorrection(self.noise_correction)
+        correction = NoiseCorrection(self.noise_correction, self._auto_rule)
         if self.noise_correction is None or (warm and hasattr(self, "transition_matrix_")):
             # Nothing to estimate: no correction, or a warm start, which keeps the last fit's matrix.
             if self.noise_correction is None:
@@ -503,14 +503,15 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         held_out = self._held_out_proba()
         self.transition_matrix_ = correction.estimate(
             targets, held_out if held_out is not None else self._training_proba(data))
-        if not correction.corrects():
+        checked = self._checked_proba(data) if correction.keeps_first else None
+        if not correction.corrects(checked=checked is not None):
             return self  # 'auto' and no direction to the noise: the first network stays
         # Kept for the mean; a copy, as skorch re-uses a module instance the
         # user passed (its corrected fit then goes on from these weights).
         first = copy.deepcopy(self._unwrapped_module()).eval() if correction.keeps_first else None
-        # With held-out probabilities the correction is checked: the first
-        # fit's results are kept to restore should it be dropped.
-        first_fit = self._fitted_attributes() if first is not None and held_out is not None else None
+        # With held-out rows the correction is checked: the first fit's
+        # results are kept to restore should it be dropped.
+        first_fit = self._fitted_attributes() if first is not None and checked is not None else None
         if first_fit is not None:
             trainable = [p.requires_grad for p in first.parameters()]  # the mean freezes them
             self.history_ = History()  # skorch would clear the first fit's in place
@@ -524,7 +525,8 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         if first is not None:
             self.module_ = correction.combine(self._unwrapped_module(), first)
         self._after_training(data)
-        if first_fit is not None and not correction.confirmed(targets, held_out, self._held_out_proba()):
+        if first_fit is not None and not correction.confirmed(checked[0], checked[1],
+                                                              self._checked_proba(data)[1]):
             if self.verbose:
                 print(correction.announce_dropped())
             training = self._unwrapped_module().training
@@ -545,9 +547,25 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         """Each training row's probabilities from networks that never trained on it, where the fit has them.
 
         The transition matrix is estimated from these, else from the training
-        probabilities; only with these can ``'auto'`` check its correction.
+        probabilities.
         """
         return None
+
+    _auto_rule = None  # NoiseCorrection's default: AUTO_RULE
+
+    def _checked_proba(self, data):
+        """``(targets, proba)`` of the rows no network trained on (the early-stopping hold-out), or None.
+
+        ``'auto'`` keeps its correction where the mean of both networks
+        predicts these rows' given labels significantly better than the first.
+        """
+        _, valid = self.get_split_datasets(data, data.y)
+        if valid is None or not len(valid):
+            return None
+        base, rows = rows_of(valid)
+        rows = np.arange(len(base)) if rows is None else rows
+        proba = to_numpy(self._get_predict_nonlinearity()(self.forward(valid, training=False, device=self.device)))
+        return base.state.targets_of(torch.as_tensor(rows, dtype=torch.long)).cpu().numpy(), proba
 
     def _unwrapped_module(self):
         """``module_`` as a plain network (under Accelerate, without its distributed wrapper)."""

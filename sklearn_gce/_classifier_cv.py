@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch.utils.data import Subset
 
 from ._base import BaseGCEClassifier, softmax, with_core_parameters
+from ._correction import CROSS_FITTED_RULE
 from ._layout import out_of_fold, stopping_folds
 from ._member_stopping import MemberEarlyStopping, holdout_member_probabilities, shares_weights
 from ._pruning import TruncationPruning
@@ -98,15 +99,22 @@ class GCEClassifierCV(BaseGCEClassifier):
         An int ``k`` or a splitter: cross-fitting, ``k`` members per setting
         in one pass; settings are chosen on the out-of-fold accuracy of every
         row, and predictions are the mean of the chosen setting's members.
-        Member ``f`` trains outside fold ``f`` and stops early (and races) on
-        ``validation_fraction`` of those rows, which it does not train on, so
-        its probabilities of fold ``f`` owe nothing to fold ``f``'s labels.
-        ``None``: the members train on the same rows and are chosen on the
+        Member ``f`` trains outside fold ``f`` and stops early on fold ``f``
+        (or on rows of its training folds, ``stop_on``). ``None``: the
+        members train on the same rows and are chosen on the
         ``validation_fraction`` held out.
     label_quality : {'self_confidence', 'normalized_margin', 'confidence_weighted_entropy'}, default='self_confidence'
         With ``cv``: the score of ``label_quality_``, computed by cleanlab's
         ``get_label_quality_scores`` from the out-of-fold probabilities (low:
         the label is likely wrong).
+    stop_on : {'own_fold', 'training_folds'}, default='own_fold'
+        With ``cv``: the rows member ``f`` stops early (and races) on.
+        ``'own_fold'``: fold ``f``, the rows it is scored on, whose labels
+        then choose its epoch. ``'training_folds'``: ``validation_fraction``
+        of its training rows, drawn from the other folds, which it does not
+        train on; its probabilities of fold ``f`` then owe nothing to fold
+        ``f``'s labels, at a measured cost in the flags' F1 and in accuracy
+        (see :ref:`one_pass`).
     k : float, default=0.5
         Threshold of the truncated members, as for ``GCEClassifier``.
     prune_start : int or float, default=10
@@ -124,8 +132,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         way (the choice needs them).
     validation_fraction : float, default=0.1
         Without ``cv``: fraction of the rows held out, for early stopping
-        and the choice. With ``cv``: fraction of each member's training rows
-        it stops early on (``stop_fold_``).
+        and the choice. With ``cv`` and ``stop_on='training_folds'``:
+        fraction of each member's training rows it stops early on.
     n_iter_no_change : int, default=20
         Patience of each member's early stopping, in epochs.
     elr_lambda : float, default=0.0
@@ -134,10 +142,11 @@ class GCEClassifierCV(BaseGCEClassifier):
         Momentum of ELR's moving average, in ``[0, 1)``.
     noise_correction : {'auto', 'forward'} or None, default='auto'
         As for ``GCEClassifier``, decided once for all members from the
-        predicting members' probabilities (out of fold with ``cv``). With
-        ``cv``, ``'auto'`` also drops a correction under which the given
-        labels are predicted significantly worse out of fold (McNemar's
-        test, one-sided 5%), restoring the first pass.
+        predicting members' probabilities (out of fold with ``cv``):
+        ``'auto'`` corrects where the directed flip rate exceeds 0.15 and,
+        with ``cv``, drops a correction under which the given labels are
+        predicted significantly worse out of fold (McNemar's test,
+        one-sided 5%), restoring the first pass.
     lr : float, default=2e-3
         Learning rate.
     batch_size : int, default=128
@@ -189,15 +198,18 @@ class GCEClassifierCV(BaseGCEClassifier):
         included. Without: the rows flagged by most truncated members of the
         chosen setting (none for other losses).
     label_report_ : pandas.DataFrame
-        With ``cv``: one row per training row, most doubtful first:
-        ``row`` (position in the training data), ``given_label``,
+        With ``cv``: one row per training row, most doubtful first, indexed
+        by the DataFrame's own index (positions for arrays): ``row``
+        (position in the training data), ``given_label``,
         ``suggested_label`` (the out-of-fold prediction), ``label_quality``
-        and ``flagged``.
+        and ``flagged``. :func:`~sklearn_gce.find_label_issues` returns the
+        same, with cleanlab's filter of your choice.
     fold_ : ndarray of int, shape (n_samples,)
         With ``cv``: the fold of each training row.
     stop_fold_ : ndarray of int, shape (n_samples,)
         With ``cv``: the fold whose members stop early on each training row
-        (never the row's own; ``-1``: none, every row without early stopping).
+        (``stop_on='own_fold'``: ``fold_``; ``'training_folds'``: never the
+        row's own fold, ``-1`` for none).
     members_ : list of dict
         The setting of each member, in the order of the network's member
         dimension (see :meth:`predict_member_proba`).
@@ -256,15 +268,17 @@ class GCEClassifierCV(BaseGCEClassifier):
         "n_iter_no_change_behind": [Interval(Integral, 1, None, closed="left"), None],
         "cv": [None, Interval(Integral, 2, None, closed="left"), "cv_object"],
         "label_quality": [StrOptions({"self_confidence", "normalized_margin", "confidence_weighted_entropy"})],
+        "stop_on": [StrOptions({"own_fold", "training_folds"})],
     }
     _loss_parameter = "losses"
 
     def __init__(self, module=None, *, qs=(0.2, 0.8), losses=("gce",),
                  ensemble_size=1, ensemble=False, n_iter_no_change_behind=3, cv=5,
-                 label_quality="self_confidence", **kwargs):
+                 label_quality="self_confidence", stop_on="own_fold", **kwargs):
         super().__init__(module, **kwargs)
         self.cv = cv
         self.label_quality = label_quality
+        self.stop_on = stop_on
         self.qs = qs
         self.losses = losses
         self.ensemble_size = ensemble_size
@@ -333,6 +347,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         self : GCEClassifierCV
         """
         warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        self._rows_index = X.index if isinstance(X, pd.DataFrame) else None  # the label report's index
         with self._fitted_state_kept_on_error():
             settings = self._settings()
             X, y = self._validate_inputs(X, y, reset=not warm)
@@ -346,8 +361,11 @@ class GCEClassifierCV(BaseGCEClassifier):
                 if not (warm and len(getattr(self, "fold_", ())) == len(targets)):
                     # a warm fit keeps its folds: no member is scored or stopped on rows it trained on
                     self.fold_ = self._folds(targets, seed)
-                    fraction = self.validation_fraction if self.early_stopping else 0.0
-                    self.stop_fold_ = stopping_folds(self.fold_, targets, fraction, seed)
+                    if self.stop_on == "own_fold":
+                        self.stop_fold_ = self.fold_  # member f stops on the fold it is scored on
+                    else:
+                        fraction = self.validation_fraction if self.early_stopping else 0.0
+                        self.stop_fold_ = stopping_folds(self.fold_, targets, fraction, seed)
                 hold_out = _StoppingRows() if (self.stop_fold_ >= 0).any() else None
             else:
                 hold_out = self._hold_out(targets, seed)
@@ -379,6 +397,13 @@ class GCEClassifierCV(BaseGCEClassifier):
 
     def _held_out_proba(self):
         return self.oof_proba_ if self.cv is not None else None
+
+    _auto_rule = CROSS_FITTED_RULE
+
+    def _checked_proba(self, data):
+        if self.cv is None:
+            return None  # the race's hold-out chose the members: the rate alone decides
+        return data.state.targets.cpu().numpy(), self.oof_proba_  # every row, out of fold
 
     def _holds_out(self):
         return True  # the choice needs held-out rows, with or without early stopping
@@ -443,14 +468,16 @@ class GCEClassifierCV(BaseGCEClassifier):
         self.oof_proba_ = oof_proba / oof_proba.sum(1, keepdims=True)
         self.label_quality_ = get_label_quality_scores(targets, self.oof_proba_, method=self.label_quality)
         self.label_issues_ = find_label_issues(targets, self.oof_proba_, n_jobs=1)
+        # indexed as the rows came: a DataFrame's own index, else positions
+        index = getattr(self, "_rows_index", None)
         report = pd.DataFrame({
             "row": np.arange(len(targets)),
             "given_label": self.classes_[targets],
             "suggested_label": self.classes_[self.oof_proba_.argmax(1)],
             "label_quality": self.label_quality_,
             "flagged": self.label_issues_,
-        })
-        self.label_report_ = report.sort_values("label_quality", kind="stable").reset_index(drop=True)
+        }, index=index if index is not None and len(index) == len(targets) else None)
+        self.label_report_ = report.sort_values("label_quality", kind="stable")
 
     def _n_ensembled(self, n_settings):
         """How many of the best settings the ensemble averages."""

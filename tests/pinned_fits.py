@@ -67,6 +67,8 @@ def fits():
                                  prune_every=3, **common, cv=None), *numeric),
         "ensemble": (GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), ensemble=True, **common, cv=None), *numeric),
         "table": (GCEClassifier(**common), *table),
+        # cross-fitting, GCEClassifierCV's default since 0.3 (members stop on rows of their own training folds)
+        "cross_fitted": (GCEClassifierCV(qs=(0.5, 0.9), cv=3, **common), *pairflip),
     }
 
 
@@ -109,6 +111,8 @@ def predictions(estimator, X_train, y_train, X_test):
                "label_issues": np.asarray(estimator.label_issues_)}
         if hasattr(estimator, "cv_results_"):
             out["holdout_score"] = np.asarray(estimator.cv_results_["holdout_score"])
+        if hasattr(estimator, "oof_proba_"):
+            out["oof_proba"] = estimator.oof_proba_
         return out
 
 

@@ -78,7 +78,8 @@ def test_a_members_own_fold_labels_change_nothing_of_it(digits):
     X, y = X[:400], y[:400]
     # folds that do not depend on the labels (stratified ones would move with them)
     params = dict(cv=KFold(4, shuffle=True, random_state=0), qs=(0.8,), losses=("gce",), max_epochs=12,
-                  n_iter_no_change=2, noise_correction=None, batch_size=50, lr=0.01, random_state=0)
+                  n_iter_no_change=2, noise_correction=None, batch_size=50, lr=0.01, random_state=0,
+                  stop_on="training_folds")
     clf = GCEClassifierCV(**params).fit(X, y)
     fold0 = clf.fold_ == 0
     y_changed = np.where(fold0, (y + 1) % 10, y)
@@ -171,6 +172,11 @@ def test_other_scores_string_labels_a_table_weights_and_pickling(digits):
     np.testing.assert_allclose(clf.label_quality_,
                                get_label_quality_scores(targets, clf.oof_proba_, method="normalized_margin"))
     assert set(clf.label_report_["suggested_label"]) <= set(clf.classes_)
+    # issue 41: the report is indexed by the DataFrame's own index
+    shifted = GCEClassifierCV(cv=3, **{**FAST, "max_epochs": 2}).fit(df.set_axis(df.index * 10 + 7), y)
+    report = shifted.label_report_
+    assert (report.index == report["row"] * 10 + 7).all() and report["label_quality"].is_monotonic_increasing
+    assert (report["given_label"] == pd.Series(y, index=df.index * 10 + 7)[report.index]).all()
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.label_issues_, clf.label_issues_)
     np.testing.assert_array_equal(again.predict(df), clf.predict(df))
@@ -242,6 +248,35 @@ def test_cross_fitted_members_are_narrower_unless_the_user_sizes_them(digits):
                       "grid": [64, 64], "grid, no cv": [256, 256]}
 
 
+def test_each_member_is_validated_on_its_own_fold_alone(digits, monkeypatch):
+    from sklearn_gce import MemberMLP
+
+    X, y = digits
+    X, y = X[:400], y[:400]
+    computed, forward = [], MemberMLP.forward
+
+    def recording(self, X):
+        computed.append((self.training, self.layers[0].computed()))
+        return forward(self, X)
+
+    monkeypatch.setattr(MemberMLP, "forward", recording)
+    clf = GCEClassifierCV(cv=4, qs=(0.5, 1.0), losses=("gce",), max_epochs=3, early_stopping=False,
+                          noise_correction=None, batch_size=50, random_state=0).fit(X, y)
+    # 3 epochs of 8 validation batches, then the choice's forward pass over every row (all members)
+    evaluation = [members for training, members in computed if not training]
+    validation, after = evaluation[:24], evaluation[24:]
+    assert after and all(m is None for m in after)
+    # 400 rows fold after fold in batches of 50: one fold per batch (two where a batch straddles)
+    assert validation and all(m is not None and len(m) in (2, 4) for m in validation)
+    assert sum(len(m) == 2 for m in validation) >= 3 * 400 // 50 // 2
+    assert clf.module_.layers[0].evaluated is None  # prediction computes every member
+    # what each member scored on its fold in the last epoch is what it predicts there now
+    members = clf.predict_member_proba(X)
+    folds = np.array([m["fold"] for m in clf.members_])
+    accuracy = [np.mean(members[clf.fold_ == f, j].argmax(-1) == y[clf.fold_ == f]) for j, f in enumerate(folds)]
+    np.testing.assert_allclose(clf.history_[-1, "member_valid_acc"], accuracy, atol=1e-6)
+
+
 def test_each_member_is_validated_on_its_own_stopping_rows_alone(digits, monkeypatch):
     from sklearn_gce import MemberMLP
 
@@ -255,7 +290,7 @@ def test_each_member_is_validated_on_its_own_stopping_rows_alone(digits, monkeyp
 
     monkeypatch.setattr(MemberMLP, "forward", recording)
     clf = GCEClassifierCV(cv=4, qs=(0.5, 1.0), losses=("gce",), max_epochs=3, noise_correction=None,
-                          batch_size=50, random_state=0).fit(X, y)
+                          batch_size=50, random_state=0, stop_on="training_folds").fit(X, y)
     # each member stops on 10% of its 300 training rows, drawn from the other folds: 120 stopping rows
     assert np.all(clf.stop_fold_ != clf.fold_) and np.bincount(clf.stop_fold_[clf.stop_fold_ >= 0]).tolist() == [30] * 4
     # 3 epochs of 3 validation batches, then the choice's forward pass over every row (all members)
@@ -275,7 +310,7 @@ def test_each_member_is_validated_on_its_own_stopping_rows_alone(digits, monkeyp
 
 def test_without_early_stopping_members_train_on_every_row_outside_their_fold(digits):
     X, y = digits
-    clf = GCEClassifierCV(cv=4, early_stopping=False, max_epochs=2, random_state=0, **{
+    clf = GCEClassifierCV(cv=4, early_stopping=False, max_epochs=2, random_state=0, stop_on="training_folds", **{
         k: v for k, v in FAST.items() if k not in ("max_epochs", "random_state")}).fit(X[:200], y[:200])
     assert np.all(clf.stop_fold_ == -1)  # nothing held out to stop on
 
