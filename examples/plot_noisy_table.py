@@ -75,7 +75,7 @@ print(f"Of the 200 rows of lowest label quality, {top.isin(changed).mean():.1%} 
 # %%
 # Left: the two models on the clean test labels. Right: the label quality of
 # the training rows whose label was changed and of those whose label was
-# kept (log scale: the changed rows mostly score below one in a thousand).
+# kept (log scales: the changed rows mostly score below one in a thousand).
 was_changed = report.index.isin(changed)
 quality = np.log10(report["label_quality"].clip(lower=1e-9))
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [2, 3]})
@@ -89,6 +89,7 @@ right.hist(quality[~was_changed], bins=bins, alpha=0.6, label="label kept")
 right.hist(quality[was_changed], bins=bins, alpha=0.6, label="label changed")
 right.set_xlabel("log10 label_quality (out-of-fold probability of the given label)")
 right.set_ylabel("training rows")
+right.set_yscale("log")
 right.legend()
 fig.tight_layout()
 plt.show()
