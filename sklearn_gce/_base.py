@@ -415,11 +415,15 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         """Whether ``fit`` holds out rows of its own (for early stopping)."""
         return bool(self.early_stopping)
 
-    def _training_data(self, X, y, targets, sample_weight, hold_out, n_members=None, folds=None):
-        """The :class:`RowDataset` of one training call, its state on the training device."""
+    def _training_data(self, X, y, targets, sample_weight, hold_out, n_members=None, member_rows=None):
+        """The :class:`RowDataset` of one training call, its state on the training device.
+
+        ``n_members`` and ``member_rows``: a stacked network's members, and
+        the rows each trains and stops on (see :class:`~sklearn_gce._rows.SampleState`).
+        """
         weight = check_sample_weight(sample_weight, len(targets))
         return RowDataset(X, np.asarray(y), targets, weight, self._training_device(), hold_out,
-                          n_members=n_members, folds=folds)
+                          n_members=n_members, member_rows=member_rows)
 
     def _training_device(self):
         """Where the per-sample state (and the fast path's data) live; None leaves tensors in place."""

@@ -15,7 +15,7 @@ from torch.utils.data import Subset
 
 from ._base import BaseGCEClassifier, softmax, with_core_parameters
 from ._correction import CROSS_FITTED_RULE
-from ._layout import out_of_fold, stopping_folds
+from ._layout import MemberLayout, stopping_folds
 from ._member_stopping import MemberEarlyStopping, holdout_member_probabilities, shares_weights
 from ._pruning import TruncationPruning
 from ._stacked import MemberAverage, MemberLoss, MemberMLP, member_slices
@@ -40,9 +40,7 @@ class _StoppingRows:
     """
 
     def __call__(self, dataset, y=None, **fit_params):
-        stop_fold = np.asarray(dataset.state.folds[2])  # the host copy
-        held = np.flatnonzero(stop_fold >= 0)
-        return dataset, Subset(dataset, held[np.argsort(stop_fold[held], kind="stable")])
+        return dataset, Subset(dataset, dataset.state.member_rows.stopping_rows())
 
 
 @with_core_parameters
@@ -305,16 +303,16 @@ class GCEClassifierCV(BaseGCEClassifier):
 
     @property
     def _n_members(self):
-        return len(self._settings()) * self._members_per_setting()
+        return self._layout().n_members
 
-    def _members_per_setting(self):
-        """A setting's members: its copies (``ensemble_size``), times the folds with ``cv``."""
-        return self.ensemble_size * self._n_folds()
+    def _layout(self):
+        """The members: settings x ``ensemble_size`` copies x, with ``cv``, folds (:class:`MemberLayout`)."""
+        return MemberLayout(self._settings(), self.ensemble_size, self._n_folds())
 
     def _n_folds(self):
-        """Members per setting and copy: one per fold with ``cv``, else one."""
+        """The folds of ``cv``, or None."""
         if self.cv is None:
-            return 1
+            return None
         return int(self.cv) if isinstance(self.cv, Integral) else check_cv(self.cv).get_n_splits()
 
     def _folds(self, targets, seed):
@@ -349,11 +347,11 @@ class GCEClassifierCV(BaseGCEClassifier):
         warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
         self._rows_index = X.index if isinstance(X, pd.DataFrame) else None  # the label report's index
         with self._fitted_state_kept_on_error():
-            settings = self._settings()
+            layout = self._layout()
             X, y = self._validate_inputs(X, y, reset=not warm)
             targets = self._encode_labels(y, reset=not warm)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            folds = None
+            member_rows = None
             if self.cv is not None:
                 if self.train_split:
                     raise ValueError("Set cv or train_split, not both: each chooses the rows the members "
@@ -366,7 +364,8 @@ class GCEClassifierCV(BaseGCEClassifier):
                     else:
                         fraction = self.validation_fraction if self.early_stopping else 0.0
                         self.stop_fold_ = stopping_folds(self.fold_, targets, fraction, seed)
-                hold_out = _StoppingRows() if (self.stop_fold_ >= 0).any() else None
+                member_rows = layout.fold_mask(self.fold_, self.stop_fold_)
+                hold_out = _StoppingRows() if member_rows.any_stopping() else None
             else:
                 hold_out = self._hold_out(targets, seed)
             if hold_out is None and not self.train_split and self.cv is None:
@@ -380,19 +379,16 @@ class GCEClassifierCV(BaseGCEClassifier):
                     UserWarning,
                     stacklevel=2,
                 )
-            self.members_ = [dict(s) for s in settings for _ in range(self.ensemble_size)]
-            if self.cv is not None:
-                self.members_ = [dict(member, fold=f) for member in self.members_ for f in range(self._n_folds())]
-                folds = (self.fold_, np.array([member["fold"] for member in self.members_]), self.stop_fold_)
-            else:
+            self.members_ = layout.members
+            if self.cv is None:
                 self.__dict__.pop("fold_", None)
                 self.__dict__.pop("stop_fold_", None)
-            data = self._training_data(X, y, targets, sample_weight, hold_out, n_members=len(self.members_),
-                                       folds=folds)
+            data = self._training_data(X, y, targets, sample_weight, hold_out, n_members=layout.n_members,
+                                       member_rows=member_rows)
         return self._train_correcting(data, seed, targets, warm)
 
     def _after_training(self, data):
-        self._choose(self._settings(), data, self._pruned_rows(data))
+        self._choose(self._layout(), data, self._pruned_rows(data))
         return self
 
     def _held_out_proba(self):
@@ -408,7 +404,7 @@ class GCEClassifierCV(BaseGCEClassifier):
     def _holds_out(self):
         return True  # the choice needs held-out rows, with or without early stopping
 
-    def _choose(self, settings, data, issues):
+    def _choose(self, layout, data, issues):
         """Score each setting on the hold-out; set ``cv_results_``, ``best_*_`` and the predicting members.
 
         ``issues``: each member's pruned rows, ``(n_samples, n_members)``.
@@ -418,17 +414,16 @@ class GCEClassifierCV(BaseGCEClassifier):
         valid = stopping.dataset_valid_ if stopping.dataset_valid_ is not None and self.cv is None else data
         stopping.dataset_valid_ = None  # the training data stays out of the fitted model's pickle
         proba, targets, weight = holdout_member_probabilities(self, valid)
-        # the members of a setting: its copies, and with cv each copy's folds
-        size = self._members_per_setting()
+        settings = layout.settings
         if self.cv is None:
-            by_setting = proba.reshape(len(proba), len(settings), size, -1).mean(2)
+            by_setting = layout.by_setting(proba)
         else:  # each row's probabilities from the members of its fold: out of fold
-            by_setting = out_of_fold(proba, self.fold_, len(settings), self.ensemble_size, self._n_folds())
+            by_setting = layout.out_of_fold(proba, self.fold_)
         correct = by_setting.argmax(-1) == targets[:, None]
         scores = (correct * weight[:, None]).sum(0) / weight.sum()
         self.best_index_ = int(np.argmax(scores))
         ranked = np.argsort(-scores, kind="stable")[:self._n_ensembled(len(settings))]
-        ensemble = (np.sort(ranked)[:, None] * size + np.arange(size)).ravel()
+        ensemble = layout.members_of(np.sort(ranked))
         if self.cv is None:
             ensemble_correct = proba[:, ensemble].mean(1).argmax(-1) == targets
         else:
@@ -444,12 +439,12 @@ class GCEClassifierCV(BaseGCEClassifier):
             "param_q": q,
             "holdout_score": scores,
             "rank_holdout_score": rankdata(-scores, method="min").astype(np.int32),  # as GridSearchCV
-            "best_epoch": stopping.best_epoch_.reshape(len(settings), size).mean(1),
-            "stopped_behind": stopping.stopped_behind_.cpu().numpy().reshape(len(settings), size).any(1),
-            "n_epochs": stopping.n_epochs_.reshape(len(settings), size).max(1),
-            "n_label_issues": issues[:, ::size].sum(0),
+            "best_epoch": layout.per_setting(stopping.best_epoch_).mean(-1),
+            "stopped_behind": layout.per_setting(stopping.stopped_behind_.cpu().numpy()).any(-1),
+            "n_epochs": layout.per_setting(stopping.n_epochs_).max(-1),
+            "n_label_issues": layout.per_setting(issues)[..., 0].sum(0),  # a setting's first member's
         }
-        chosen = np.arange(self.best_index_ * size, (self.best_index_ + 1) * size)
+        chosen = layout.members_of(self.best_index_)
         self.predicting_members_ = ensemble if self.ensemble else chosen
         if self.cv is not None:
             settings_kept = np.sort(ranked) if self.ensemble else [self.best_index_]
@@ -537,7 +532,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         return "qs" if name == "q" else name
 
     def _make_criterion(self, options):
-        members = [(s["loss"], s.get("q", 1.0)) for s in self._settings() for _ in range(self._members_per_setting())]
+        members = [(m["loss"], m.get("q", 1.0)) for m in self._layout().members]
         return self._corrected(MemberLoss(members, k=self.k, **options))
 
     def _own_callbacks(self):
@@ -545,7 +540,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         if isinstance(self.early_stopping, (bool, np.bool_)) and isinstance(self.n_iter_no_change, Integral):
             behind = None if self.ensemble else self.n_iter_no_change_behind
             try:  # a setting's members race as one (read by get_params before fit validates)
-                size = int(self._members_per_setting())
+                size = self._layout().group_size
             except (TypeError, ValueError):
                 size = 1
             callbacks.append(("member_early_stopping", MemberEarlyStopping(
@@ -584,7 +579,7 @@ class GCEClassifierCV(BaseGCEClassifier):
             return super().validation_step(batch, **fit_params)
         # each member is validated on its own fold's rows: compute only the members of this batch's folds
         # that are still training
-        members = batch.state.members_validated_on(batch.rows)
+        members = batch.state.member_rows.members_validated_on(batch.rows)
         if not len(members):  # every member of these folds has stopped: nothing to compute
             weight = next(self.module_.parameters())  # the network's device and dtype
             logits = weight.new_zeros(len(batch.rows), self._n_members, len(self.classes_))

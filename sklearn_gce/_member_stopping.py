@@ -185,10 +185,10 @@ def _set_active(module, members):
 
 
 def _validate(dataset_valid, members):
-    """Validate only ``members`` (``None``: all) on the rows of ``dataset_valid``, where its state has folds."""
+    """Validate only ``members`` (``None``: all) on the rows of ``dataset_valid``, where members have rows of their own."""
     base, _ = rows_of(dataset_valid)
-    if base is not None:
-        base.state.validate_members(members)
+    if base is not None and base.state.member_rows is not None:
+        base.state.member_rows.validate_members(members)
 
 
 def _set_members(module, setter, members):

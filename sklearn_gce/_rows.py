@@ -118,14 +118,12 @@ class SampleState:
     n_members : int or None, default=None
         The members of a stacked network (``GCEClassifierCV``): each has a
         column of keep-weights of its own. ``None``: one network, one column.
-    folds : tuple of (ndarray, ndarray, ndarray) or None, default=None
-        Cross-fitted members (``GCEClassifierCV(cv=k)``): the test fold of
-        each row, ``(n_samples,)``; the fold of each member, ``(n_members,)``;
-        and the fold whose members stop early on each row, ``(n_samples,)``
-        (``-1``: none; never the row's own, :func:`~sklearn_gce._layout.stopping_folds`).
-        A member trains on the rows outside its fold that it does not stop
-        on, and is validated on its stopping rows only: nothing of its own
-        fold's labels reaches it.
+    member_rows : object or None, default=None
+        Members that train and stop on rows of their own (cross-fitting's
+        :class:`~sklearn_gce._layout.FoldMask`): its ``to(device)``, and on
+        that copy ``training(rows)`` and ``validation(rows)``, ``(batch,
+        n_members)`` masks that each member's weights are multiplied by.
+        ``None``: every member trains on every training row.
 
     Attributes
     ----------
@@ -138,7 +136,7 @@ class SampleState:
         ``None`` before the first one.
     """
 
-    def __init__(self, targets, sample_weight, device, n_members=None, folds=None):
+    def __init__(self, targets, sample_weight, device, n_members=None, member_rows=None):
         self.targets = torch.as_tensor(targets, dtype=torch.long, device=device)
         self.sample_weight = torch.as_tensor(sample_weight, dtype=torch.float32, device=device)
         # Unit weights until the truncated loss prunes: the loss then takes a
@@ -149,42 +147,7 @@ class SampleState:
         self.keep = torch.ones(shape, dtype=torch.float32, device=self.sample_weight.device)
         self.pruned_rows = None
         self._elr_targets = None
-        self.folds = folds
-        self._row_fold = self._member_fold = self._stop_fold = self._validated_fold = None
-        if folds is not None:
-            self._row_fold = torch.as_tensor(folds[0], dtype=torch.long, device=self.targets.device)
-            self._member_fold = torch.as_tensor(folds[1], dtype=torch.long, device=self.targets.device)
-            self._stop_fold = torch.as_tensor(folds[2], dtype=torch.long, device=self.targets.device)
-        self.validate_members(None)
-
-    def validate_members(self, members):
-        """With folds, validate only ``members`` (indices; ``None``: all) from now on.
-
-        The others' validation weights are zero, and ``GCEClassifierCV``
-        computes them in no validation batch (where the network has
-        ``set_evaluated_members``): members that early stopping has stopped
-        need no more scores.
-        """
-        if self.folds is None:
-            return
-        fold = np.asarray(self.folds[1])
-        if members is not None:
-            fold = np.where(np.isin(np.arange(len(fold)), members), fold, -2)  # -2: no row's (-1: none)
-        self._validated_host = fold
-        self._validated_fold = torch.as_tensor(fold, dtype=torch.long, device=self.targets.device)
-
-    def members_validated_on(self, rows):
-        """With folds, the members validated on ``rows``: those of the stopping folds from the rows' lowest to their highest.
-
-        Exactly the rows' stopping folds when the rows come fold after fold
-        (as cross-fitting orders its validation rows); a superset otherwise.
-        Only members still validated (:meth:`validate_members`); possibly
-        none. One host copy per call (two numbers), whatever the device.
-        """
-        folds = self._stop_fold[self._on_device(rows)]
-        low, high = torch.stack([folds.min(), folds.max()]).tolist()
-        member_fold = self._validated_host
-        return np.flatnonzero((member_fold >= low) & (member_fold <= high))
+        self.member_rows = None if member_rows is None else member_rows.to(self.targets.device)
 
     def elr_targets(self, shape):
         """The early-learning regularisation's moving-average targets: ``(n_samples, *shape)``.
@@ -211,20 +174,15 @@ class SampleState:
         """The loss weights of ``rows``: sample weights, times the keep-weights when training.
 
         ``None`` while every weight is 1 (no sample weights, nothing pruned yet,
-        no folds). With folds, ``(batch, n_members)``: each member's rows only
-        (in training, outside its fold and its stopping rows; in validation,
-        its stopping rows, none for members no longer validated).
+        no ``member_rows``). With ``member_rows``, ``(batch, n_members)``:
+        each member's rows only (``member_rows.training`` or ``.validation``).
         """
-        if self.unit_weight and self.folds is None and (not training or self.pruned_rows is None):
+        if self.unit_weight and self.member_rows is None and (not training or self.pruned_rows is None):
             return None
         rows = self._on_device(rows)
         weight = self.sample_weight[rows]
-        if self.folds is not None:
-            stop_fold = self._stop_fold[rows].unsqueeze(1)
-            if training:
-                kept = (self._row_fold[rows].unsqueeze(1) != self._member_fold) & (stop_fold != self._member_fold)
-            else:
-                kept = stop_fold == self._validated_fold
+        if self.member_rows is not None:
+            kept = self.member_rows.training(rows) if training else self.member_rows.validation(rows)
             weight = weight.unsqueeze(1) * kept.to(weight.dtype)
         if not training:
             return weight
@@ -253,7 +211,7 @@ class RowDataset(Dataset):
         The training device, where the state (and, for arrays, ``X``) goes.
     hold_out : callable or None, default=None
         The split that holds out rows for early stopping, if this fit does.
-    n_members, folds : default=None
+    n_members, member_rows : default=None
         See :class:`SampleState`.
 
     Attributes
@@ -264,13 +222,13 @@ class RowDataset(Dataset):
         steps, see :mod:`sklearn_gce._additive_model`); 1 otherwise.
     """
 
-    def __init__(self, X, y, targets, sample_weight, device, hold_out=None, n_members=None, folds=None):
+    def __init__(self, X, y, targets, sample_weight, device, hold_out=None, n_members=None, member_rows=None):
         self.X = X
         self.y = y
         self.X_indexing = None
         self.y_indexing = None
         self._len = len(targets)
-        self.state = SampleState(targets, sample_weight, device, n_members, folds)
+        self.state = SampleState(targets, sample_weight, device, n_members, member_rows)
         self.device = device
         self.hold_out = hold_out
         self.batch_scale = 1
@@ -281,7 +239,7 @@ class RowDataset(Dataset):
     def reset_state(self):
         """Fresh per-sample state (unit keep-weights, no ELR targets), for a fit from scratch."""
         old = self.state
-        self.state = SampleState(old.targets, old.sample_weight, self.device, old.n_members, old.folds)
+        self.state = SampleState(old.targets, old.sample_weight, self.device, old.n_members, old.member_rows)
 
     def __getstate__(self):
         # What DataLoader workers need to read items; the state stays on the device here.

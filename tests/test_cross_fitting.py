@@ -11,6 +11,7 @@ from cleanlab.rank import get_label_quality_scores
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from sklearn_gce import GCEClassifierCV, LabelNoiseInjector
+from sklearn_gce._layout import FoldMask, MemberLayout
 from sklearn_gce._rows import SampleState
 
 FAST = dict(qs=(0.8,), losses=("gce",), max_epochs=15, random_state=0)
@@ -45,7 +46,7 @@ def test_a_member_trains_outside_its_fold_and_stops_on_rows_it_does_not_train_on
     row_fold, member_fold = np.array([0, 1, 2, 0, 1]), np.array([0, 1, 2, 0, 1, 2])
     stop_fold = np.array([1, 2, -1, 2, 0])  # never the row's own fold
     state = SampleState(np.zeros(5, np.int64), np.full(5, 2.0, np.float32), None, n_members=6,
-                        folds=(row_fold, member_fold, stop_fold))
+                        member_rows=FoldMask(row_fold, member_fold, stop_fold))
     rows = torch.arange(5)
     inside = row_fold[:, None] == member_fold[None, :]
     stops = stop_fold[:, None] == member_fold[None, :]
@@ -60,15 +61,18 @@ def test_members_no_longer_validated_get_no_validation_rows():
     row_fold, member_fold = np.array([0, 1, 2, 0, 1]), np.array([0, 1, 2, 0, 1, 2])
     stop_fold = np.array([1, 2, 0, 2, 0])
     state = SampleState(np.zeros(5, np.int64), np.ones(5, np.float32), None, n_members=6,
-                        folds=(row_fold, member_fold, stop_fold))
+                        member_rows=FoldMask(row_fold, member_fold, stop_fold))
     rows = torch.arange(5)
-    state.validate_members([0, 2])  # the others have stopped
+    mask = state.member_rows
+    mask.validate_members([0, 2])  # the others have stopped
     stops = torch.as_tensor(stop_fold[:, None] == member_fold[None, :], dtype=torch.float32)
     torch.testing.assert_close(state.weight_of(rows, training=False), stops * torch.tensor([1., 0, 1, 0, 0, 0]))
-    np.testing.assert_array_equal(state.members_validated_on(rows), [0, 2])
-    assert len(state.members_validated_on(torch.tensor([0]))) == 0  # fold 1's members have both stopped
-    state.validate_members(None)
-    np.testing.assert_array_equal(state.members_validated_on(torch.tensor([0])), [1, 4])
+    np.testing.assert_array_equal(mask.members_validated_on(rows), [0, 2])
+    assert len(mask.members_validated_on(torch.tensor([0]))) == 0  # fold 1's members have both stopped
+    mask.validate_members(None)
+    np.testing.assert_array_equal(mask.members_validated_on(torch.tensor([0])), [1, 4])
+    # the rows some member stops on, fold after fold
+    np.testing.assert_array_equal(mask.stopping_rows(), [2, 4, 0, 1, 3])
 
 
 def test_a_members_own_fold_labels_change_nothing_of_it(digits):
@@ -110,8 +114,8 @@ def test_stopped_members_are_not_validated_and_the_fit_is_unchanged(digits, monk
     monkeypatch.setattr(MemberMLP, "forward", recording)
     skipping = GCEClassifierCV(**params).fit(X, y)
     n_skipping = len(computed)
-    validate = SampleState.validate_members
-    monkeypatch.setattr(SampleState, "validate_members", lambda self, members: validate(self, None))  # every one
+    validate = FoldMask.validate_members
+    monkeypatch.setattr(FoldMask, "validate_members", lambda self, members: validate(self, None))  # every one
     computed.clear()
     every = GCEClassifierCV(**params).fit(X, y)
     stopping = dict(skipping.callbacks_)["member_early_stopping"]
@@ -340,3 +344,22 @@ def test_verbose_prints_one_readable_line_per_epoch_and_a_bar(digits, capsys):
     assert len(lines) == 2 and all("[" not in line.replace("\x1b[", "") for line in lines)
     assert "it/s" in captured.err + captured.out  # the progress bar
     assert len(clf.history_[-1, "member_valid_loss"]) == 2 * 3  # still in the history
+
+
+def test_the_layout_is_settings_then_copies_then_folds():
+    layout = MemberLayout([{"loss": "gce", "q": 0.2}, {"loss": "gce", "q": 0.8}], n_copies=2, n_folds=3)
+    assert layout.n_members == 12 and layout.group_size == 6
+    assert [(m["q"], m["fold"]) for m in layout.members] == [(q, f) for q in (0.2, 0.8) for _ in range(2)
+                                                             for f in range(3)]
+    np.testing.assert_array_equal(layout.setting_of, np.repeat([0, 1], 6))
+    np.testing.assert_array_equal(layout.member_fold, [m["fold"] for m in layout.members])
+    np.testing.assert_array_equal(layout.members_of([1]), np.arange(6, 12))
+    proba = np.random.RandomState(0).rand(4, 12, 3)
+    np.testing.assert_allclose(layout.by_setting(proba)[:, 1], proba[:, 6:].mean(1))
+    fold = np.array([0, 1, 2, 1])
+    oof = layout.out_of_fold(proba, fold)
+    np.testing.assert_allclose(oof[3, 1], proba[3, [7, 10]].mean(0))  # setting 1, both copies, fold 1
+    plain = MemberLayout([{"loss": "ce"}], n_copies=3)
+    assert plain.member_fold is None and plain.members == [{"loss": "ce"}] * 3
+    clf = GCEClassifierCV(cv=3, qs=(0.2, 0.8), ensemble_size=2)
+    assert clf._layout().members == layout.members and clf._n_members == 12
