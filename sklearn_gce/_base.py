@@ -51,6 +51,7 @@ from ._pruning import reoptimise_weights
 from ._labels import ClassEncoder
 from ._rows import RowBatch, RowDataset, as_row_batch, batches_on_device, make_iterator, rows_of, state_of
 from ._tabular import TabularEncoder
+from .losses import _reduce as weighted_loss
 from .networks import MLP
 from ._validation import check_labels, check_sample_weight, dataset_labels, validate_features
 
@@ -186,11 +187,44 @@ def with_core_parameters(cls):
 class BaseGCEClassifier(ClassifierMixin, NeuralNet):
     """The training core of the package's estimators; not used directly.
 
-    Subclasses define ``__init__`` (their own parameters), ``fit``,
-    ``_default_module``, ``_make_criterion``, ``_mean_penalty`` and
-    ``_own_callbacks``, and may define ``_after_training``,
-    ``_scoring_callbacks``, ``_model_axis`` and ``_probabilities``; see the
-    module docstring and ``docs/architecture.rst``.
+    An estimator on this core (a *sibling*) writes ``__init__`` (its own
+    parameters, the rest through ``**kwargs``, see
+    :func:`with_core_parameters`) and ``fit``, which calls the core in
+    order: ``_validate_inputs``, ``_encode_labels``, ``_hold_out`` (or
+    ``_stratified_hold_out``, or a split of its own), ``_training_data``,
+    ``_train_correcting``. The core calls back only these, as skorch's
+    ``NeuralNet`` calls ``get_loss`` and ``train_step``:
+
+    Extension points (the sibling must define the first three):
+
+    - ``_default_module(**sizes)``: the network when ``module=None``.
+    - ``_make_criterion(options)``: the training loss (through
+      ``_corrected`` for noise correction).
+    - ``_own_callbacks()``: its callbacks by name (early stopping,
+      pruning); ``_scoring_callbacks()`` for scores shown beside the losses.
+    - ``_after_training(data)``: what it does with each trained network
+      (``GCEClassifierCV`` chooses among its members).
+    - ``_run_training(data, reinitialize)``: training in phases (default:
+      one run of skorch's loop).
+    - ``_held_out_proba()`` and ``_checked_proba(data)``: the probabilities
+      of rows no network trained on, that noise correction estimates and
+      checks on (default: none; the early-stopping hold-out).
+    - ``_probabilities()``: outputs to class probabilities at prediction.
+    - ``_model_axis(y_pred)`` and ``_mean_penalty(penalty, weight)``:
+      several models in one output, each trained with the loss; how ELR's
+      penalty is averaged as the loss averages (default: a weighted mean).
+    - ``_module_sizes()``: sizes a module class of the user's may take.
+    - Class attributes: ``_own_names`` (the estimator's names of the loss's
+      options), ``_auto_rule`` (``noise_correction='auto'``'s rule),
+      ``_progress_bar_from`` and ``_log_ignores`` (what ``verbose`` shows).
+
+    and skorch's own ``initialize_module`` and ``validation_step``, where a
+    sibling adds to them (``GCEClassifierCV`` checks a user's stacked
+    module; computes in each validation batch only the members validated
+    on its rows). Members that train on rows of their own come in as data,
+    not as a hook: ``_training_data(..., n_members, member_rows)``, where
+    ``member_rows`` is cross-fitting's :class:`~sklearn_gce._layout.FoldMask`.
+    See ``docs/architecture.rst``.
     """
 
     # The parameters both estimators share; each adds its own.
@@ -401,19 +435,19 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         return encoder.transform(y)
 
     def _hold_out(self, targets, seed):
-        """The stratified split of ``fit``'s own held-out rows, or None."""
-        if not self._holds_out() or self.train_split:
+        """The stratified split of ``fit``'s own held-out rows for early stopping, or None."""
+        if not self.early_stopping or self.train_split:
             return None
+        return self._stratified_hold_out(targets, seed)
+
+    def _stratified_hold_out(self, targets, seed):
+        """``validation_fraction`` of the rows held out, stratified; None where a class could not be in both parts."""
         n_valid = int(np.ceil(self.validation_fraction * len(targets)))
         counts = np.bincount(targets)
         n_classes = np.count_nonzero(counts)
         if n_valid < n_classes or counts[counts > 0].min() < 2 or len(targets) - n_valid < n_classes:
             return None  # too small to hold out a row of every class
         return ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
-
-    def _holds_out(self):
-        """Whether ``fit`` holds out rows of its own (for early stopping)."""
-        return bool(self.early_stopping)
 
     def _training_data(self, X, y, targets, sample_weight, hold_out, n_members=None, member_rows=None):
         """The :class:`RowDataset` of one training call, its state on the training device.
@@ -692,13 +726,13 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
 
     def initialize_criterion(self):
         if self.criterion is not None:
-            raise ValueError(f"Set the training loss with `{self._loss_parameter}`, not `criterion`.")
+            raise ValueError(f"Set the training loss with `{self._own_names.get('loss', 'loss')}`, not `criterion`.")
         options = self.get_params_for("criterion")
         clash = sorted({"q", "k"} & set(options))
         if clash:
             raise ValueError(
                 f"Set {' and '.join(clash)} with the estimator's own parameter(s) "
-                f"({', '.join(self._own_name(name) + '=...' for name in clash)}), not criterion__{clash[0]}."
+                f"({', '.join(self._own_names.get(name, name) + '=...' for name in clash)}), not criterion__{clash[0]}."
             )
         self.criterion_ = self._make_criterion(options)
         return self
@@ -724,11 +758,8 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
                 kwargs["fused"] = True
         return args, kwargs
 
-    _loss_parameter = "loss"
-
-    def _own_name(self, name):
-        """The estimator's parameter for a loss option (``q`` may be ``qs``)."""
-        return name
+    # the estimator's parameter for each of the loss's options where it is named otherwise (``q``: ``qs``)
+    _own_names = {}
 
     def _make_criterion(self, options):
         """The training loss, with the ``criterion__*`` options."""
@@ -893,8 +924,8 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         return None
 
     def _mean_penalty(self, penalty, weight):
-        """The batch's mean of per-sample penalties, as the loss weighs its samples."""
-        raise NotImplementedError
+        """The batch's mean of per-sample penalties, as the loss weighs its samples (a weighted mean)."""
+        return weighted_loss(penalty, weight, "mean")
 
     def get_loss(self, y_pred, y_true, X=None, training=False, sample_weight=None):
         """The loss of a batch.

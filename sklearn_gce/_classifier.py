@@ -14,7 +14,6 @@ from ._base import BaseGCEClassifier, softmax, with_core_parameters  # noqa: F40
 from ._early_stopping import HoldOutEarlyStopping
 from ._pruning import TruncationPruning
 from .losses import LOSSES, make_loss
-from .losses import _reduce as weighted_loss
 from .networks import MLP
 
 __all__ = ["GCEClassifier"]
@@ -353,6 +352,3 @@ class GCEClassifier(BaseGCEClassifier):
         # The default network in training returns the MLP's and the additive
         # model's logits, (batch, 2, classes): each is trained with the loss on its own.
         return 1 if y_pred.ndim == 3 else None
-
-    def _mean_penalty(self, penalty, weight):
-        return weighted_loss(penalty, weight, "mean")

@@ -11,11 +11,10 @@ from sklearn.model_selection import ParameterGrid, StratifiedKFold, check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from torch.utils.data import Subset
 
 from ._base import BaseGCEClassifier, softmax, with_core_parameters
 from ._correction import CROSS_FITTED_RULE
-from ._layout import MemberLayout, stopping_folds
+from ._layout import MemberLayout, StoppingRows, stopping_folds
 from ._member_stopping import MemberEarlyStopping, holdout_member_probabilities, shares_weights
 from ._pruning import TruncationPruning
 from ._stacked import MemberAverage, MemberLoss, MemberMLP, member_slices
@@ -27,20 +26,6 @@ __all__ = ["GCEClassifierCV"]
 # narrower so that its pass costs about what one setting's does; without ``cv``, MLP's (256, 256).
 _CROSS_FITTED_HIDDEN_SIZES = (96, 96)
 _CROSS_FITTED_GRID_HIDDEN_SIZES = (64, 64)
-
-
-class _StoppingRows:
-    """The validation split of cross-fitting: the stopping rows, each member scoring its own.
-
-    Every row trains the members it is not held out from (the split's
-    training set is every row; the weights mask each member's); the
-    validation rows go stopping fold after stopping fold, so that a batch
-    holds the rows of one fold's members (two where it straddles) and
-    computes those members alone.
-    """
-
-    def __call__(self, dataset, y=None, **fit_params):
-        return dataset, Subset(dataset, dataset.state.member_rows.stopping_rows())
 
 
 @with_core_parameters
@@ -268,7 +253,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         "label_quality": [StrOptions({"self_confidence", "normalized_margin", "confidence_weighted_entropy"})],
         "stop_on": [StrOptions({"own_fold", "training_folds"})],
     }
-    _loss_parameter = "losses"
+    _own_names = {"loss": "losses", "q": "qs"}
 
     def __init__(self, module=None, *, qs=(0.2, 0.8), losses=("gce",),
                  ensemble_size=1, ensemble=False, n_iter_no_change_behind=3, cv=5,
@@ -365,9 +350,10 @@ class GCEClassifierCV(BaseGCEClassifier):
                         fraction = self.validation_fraction if self.early_stopping else 0.0
                         self.stop_fold_ = stopping_folds(self.fold_, targets, fraction, seed)
                 member_rows = layout.fold_mask(self.fold_, self.stop_fold_)
-                hold_out = _StoppingRows() if member_rows.any_stopping() else None
+                hold_out = StoppingRows() if member_rows.any_stopping() else None
             else:
-                hold_out = self._hold_out(targets, seed)
+                # the choice needs held-out rows, with or without early stopping
+                hold_out = None if self.train_split else self._stratified_hold_out(targets, seed)
             if hold_out is None and not self.train_split and self.cv is None:
                 warnings.warn(
                     f"GCEClassifierCV chooses on {self.validation_fraction:.0%} of the rows held "
@@ -400,9 +386,6 @@ class GCEClassifierCV(BaseGCEClassifier):
         if self.cv is None:
             return None  # the race's hold-out chose the members: the rate alone decides
         return data.state.targets.cpu().numpy(), self.oof_proba_  # every row, out of fold
-
-    def _holds_out(self):
-        return True  # the choice needs held-out rows, with or without early stopping
 
     def _choose(self, layout, data, issues):
         """Score each setting on the hold-out; set ``cv_results_``, ``best_*_`` and the predicting members.
@@ -527,9 +510,6 @@ class GCEClassifierCV(BaseGCEClassifier):
     # without the per-member lists (their best epoch's scores are in the history)
     _progress_bar_from = 1
     _log_ignores = ("member_valid_loss", "member_valid_acc")
-
-    def _own_name(self, name):
-        return "qs" if name == "q" else name
 
     def _make_criterion(self, options):
         members = [(m["loss"], m.get("q", 1.0)) for m in self._layout().members]

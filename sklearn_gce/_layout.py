@@ -19,8 +19,9 @@ other fold's members.
 
 import numpy as np
 import torch
+from torch.utils.data import Subset
 
-__all__ = ["FoldMask", "MemberLayout", "stopping_folds", "out_of_fold"]
+__all__ = ["FoldMask", "MemberLayout", "StoppingRows", "stopping_folds", "out_of_fold"]
 
 
 def stopping_folds(fold, targets, fraction, seed):
@@ -272,3 +273,17 @@ class FoldMask:
     def any_stopping(self):
         """Whether any row is a stopping row."""
         return bool((self._host[2] >= 0).any())
+
+
+class StoppingRows:
+    """Cross-fitting's validation split (a skorch ``train_split``): the stopping rows, each member scoring its own.
+
+    Every row trains the members it is not held out from (the split's
+    training set is every row; the :class:`FoldMask` masks each member's);
+    the validation rows go stopping fold after stopping fold, so that a
+    batch holds the rows of one fold's members (two where it straddles) and
+    computes those members alone.
+    """
+
+    def __call__(self, dataset, y=None, **fit_params):
+        return dataset, Subset(dataset, dataset.state.member_rows.stopping_rows())
