@@ -142,7 +142,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         Seeds initialisation, shuffling, dropout, the folds and the
         hold-out.
     verbose : int, default=0
-        ``1`` prints a line per epoch, ``2`` adds a progress bar.
+        ``1`` shows a progress bar over each epoch's batches and one line per
+        epoch (every member's losses and accuracies stay in the history).
     callbacks : list of skorch callbacks or None, default=None
         Extra callbacks.
     train_split : callable or None, default=None
