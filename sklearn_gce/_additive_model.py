@@ -10,7 +10,8 @@ model still improves the joint hold-out loss.
 
 The mean is kept unless one model alone is clearly better on the (noisy)
 hold-out: its count of correct rows exceeds the mean's by more than
-``_CLEARLY`` standard deviations of the paired difference. The benchmarks
+``_CLEARLY`` standard deviations of the paired difference (McNemar's
+statistic, :func:`~sklearn_gce._correction.mcnemar_z`). The benchmarks
 chose the rule on their tuning seeds (``benchmarks/results/accuracy.md``):
 the mean is better than either model in most settings, the MLP alone on
 clean tables with strong interactions (hpc), where the additive model is far
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from ._correction import mcnemar_z
 from ._rows import rows_of
 
 # Standard deviations of the paired difference in correct hold-out rows.
@@ -70,18 +72,24 @@ def held_out_choice(net, data):
         with module.run_alone(which):
             proba[which] = torch.softmax(net.forward(valid, training=False, device=net.device), -1)
     proba["mean"] = (proba["mlp"] + proba["additive"]) / 2
-    correct = {name: p.argmax(-1).cpu().numpy() == labels for name, p in proba.items()}
-    return clear_winner(correct), {name: float(c.mean()) for name, c in correct.items()}
+    proba = {name: p.cpu().numpy() for name, p in proba.items()}
+    scores = {name: float(np.mean(p.argmax(-1) == labels)) for name, p in proba.items()}
+    return clear_winner(labels, proba), scores
 
 
-def clear_winner(correct):
-    """``'mean'``, or the model whose hold-out rows right (bool arrays by name) clearly beat the mean's."""
+def clear_winner(labels, proba):
+    """``'mean'``, or the model whose hold-out predictions (probabilities by name) clearly beat the mean's.
+
+    Clearly: McNemar's statistic of the model against the mean
+    (:func:`~sklearn_gce._correction.mcnemar_z`, the gain in rows right over
+    the square root of the rows on which they disagree) above ``_CLEARLY``;
+    where both models are, the one with the larger gain.
+    """
+    right = {name: p.argmax(-1) == labels for name, p in proba.items()}
     choice, margin = "mean", 0
     for which in ("mlp", "additive"):
-        gain = int(correct[which].sum()) - int(correct["mean"].sum())
-        # the spread of a paired difference: the rows on which the two disagree
-        spread = np.sqrt(np.count_nonzero(correct[which] != correct["mean"]))
-        if gain > _CLEARLY * spread and gain > margin:
+        gain = int(right[which].sum()) - int(right["mean"].sum())
+        if mcnemar_z(labels, proba["mean"], proba[which]) > _CLEARLY and gain > margin:
             choice, margin = which, gain
     return choice
 

@@ -274,16 +274,19 @@ def test_the_mean_is_kept_unless_one_model_is_clearly_better():
     def rows(n_right, n=100):
         return np.arange(n) < n_right
 
+    def winner(**right):  # the rows each model gets right; every label is 0
+        return clear_winner(np.zeros(100, dtype=int), {name: np.eye(2)[(~r).astype(int)] for name, r in right.items()})
+
     # 7 more right rows, all where the mean is wrong: 7 > 2 * sqrt(7)
-    assert clear_winner({"mlp": rows(67), "additive": rows(55), "mean": rows(60)}) == "mlp"
-    assert clear_winner({"mlp": rows(50), "additive": rows(75), "mean": rows(60)}) == "additive"
+    assert winner(mlp=rows(67), additive=rows(55), mean=rows(60)) == "mlp"
+    assert winner(mlp=rows(50), additive=rows(75), mean=rows(60)) == "additive"
     # 5 more, but on 9 rows that differ (7 won, 2 lost): 5 < 2 * sqrt(9) is not clear
     lost_two = rows(67) & ~rows(2)
-    assert clear_winner({"mlp": lost_two, "additive": rows(55), "mean": rows(60)}) == "mean"
+    assert winner(mlp=lost_two, additive=rows(55), mean=rows(60)) == "mean"
     # 6 more, all where the mean is wrong: 6 > 2 * sqrt(6)
-    assert clear_winner({"mlp": rows(66), "additive": rows(55), "mean": rows(60)}) == "mlp"
+    assert winner(mlp=rows(66), additive=rows(55), mean=rows(60)) == "mlp"
     # both clearly better: the larger gain
-    assert clear_winner({"mlp": rows(80), "additive": rows(90), "mean": rows(60)}) == "additive"
+    assert winner(mlp=rows(80), additive=rows(90), mean=rows(60)) == "additive"
 
 
 def test_fit_trains_the_mlp_then_the_additive_model_and_predicts_with_the_choice(digits):
