@@ -593,7 +593,7 @@ class LabelNoiseInjector(BaseSampler):
         validate_data(self, X=X, reset=True, skip_check_array=True)
 
         y_array = np.asarray(y)
-        codes, classes, one_hot = self._encode_labels(y_array)
+        codes, classes, one_hot = self._label_codes(y_array)
         self._check_unused_parameters()
         rng = check_random_state(self.random_state)
         if self.noise == "open_set":
@@ -661,8 +661,13 @@ class LabelNoiseInjector(BaseSampler):
         # "kept": the rows keep the labels of the rows they replace.
         return _replace_rows(X, picked, rows), noisy_codes, replaced
 
-    def _encode_labels(self, y):
-        """Return (class index per sample, sorted classes, whether y is one-hot)."""
+    def _label_codes(self, y):
+        """Return (class index per sample, sorted classes, whether y is one-hot).
+
+        Not the estimators' ``_encode_labels`` (:class:`~sklearn_gce._labels.ClassEncoder`):
+        a sampler takes a one-hot ``y`` (imbalanced-learn's convention), has
+        no warm start, and keeps the classes ``pd.factorize`` gives.
+        """
         name = type(self).__name__
         if y.ndim == 0 or y.ndim > 2:
             raise ValueError(
