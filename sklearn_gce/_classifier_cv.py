@@ -428,6 +428,8 @@ class GCEClassifierCV(BaseGCEClassifier):
             "n_epochs": layout.per_setting(stopping.n_epochs_).max(-1),
             "n_label_issues": layout.per_setting(issues)[..., 0].sum(0),  # a setting's first member's
         }
+        if self.cv is not None:  # the score's name for what it is; holdout_score kept, the same numbers
+            self.cv_results_["oof_score"] = scores
         chosen = layout.members_of(self.best_index_)
         self.predicting_members_ = ensemble if self.ensemble else chosen
         if self.cv is not None:

@@ -31,7 +31,8 @@ def test_the_default_is_a_bag_of_two_q_chosen_out_of_fold(digits):
     assert [(m["q"], m["fold"]) for m in clf.members_] == [(q, f) for q in (0.2, 0.8) for f in range(5)]
     assert [layer.weight.shape[1] for layer in clf.module_.layers] == [64, 64]
     # the q whose members predict the given labels better out of fold, and its five members predict
-    scores = clf.cv_results_["holdout_score"]
+    scores = clf.cv_results_["oof_score"]
+    np.testing.assert_array_equal(clf.cv_results_["holdout_score"], scores)  # its first name, kept
     chosen = int(np.argmax(scores))
     assert clf.best_params_ == {"loss": "gce", "q": (0.2, 0.8)[chosen]}
     np.testing.assert_array_equal(clf.predicting_members_, np.arange(5) + 5 * chosen)
@@ -212,7 +213,7 @@ def test_without_cv_nothing_changes_and_the_truncated_flags_keep_their_meaning(d
     _, y_noisy = LabelNoiseInjector(rate=0.3, random_state=0).fit_resample(X[:500], y[:500])
     clf = GCEClassifierCV(qs=(0.7,), losses=("truncated",), prune_start=3, prune_every=3, max_epochs=10,
                           random_state=0, cv=None).fit(X[:500], y_noisy)
-    assert not hasattr(clf, "oof_proba_") and not hasattr(clf, "fold_")
+    assert not hasattr(clf, "oof_proba_") and not hasattr(clf, "fold_") and "oof_score" not in clf.cv_results_
     assert clf.label_issues_.sum() > 0 and "fold" not in clf.members_[0]
 
 
