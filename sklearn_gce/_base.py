@@ -208,7 +208,7 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
       one run of skorch's loop).
     - ``_held_out_proba()`` and ``_checked_proba(data)``: the probabilities
       of rows no network trained on, that noise correction estimates and
-      checks on (default: none; the early-stopping hold-out).
+      checks on (default: none of either).
     - ``_probabilities()``: outputs to class probabilities at prediction.
     - ``_model_axis(y_pred)`` and ``_mean_penalty(penalty, weight)``:
       several models in one output, each trained with the loss; how ELR's
@@ -541,8 +541,8 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         held_out = self._held_out_proba()
         self.transition_matrix_ = correction.estimate(
             targets, held_out if held_out is not None else self._training_proba(data))
-        checked = self._checked_proba(data) if correction.keeps_first else None
-        if not correction.corrects(checked=checked is not None):
+        checked = self._checked_proba(data) if correction.checks else None
+        if not correction.corrects():
             return self  # 'auto' and no direction to the noise: the first network stays
         # Kept for the mean; a copy, as skorch re-uses a module instance the
         # user passed (its corrected fit then goes on from these weights).
@@ -592,18 +592,8 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
     _auto_rule = None  # NoiseCorrection's default: AUTO_RULE
 
     def _checked_proba(self, data):
-        """``(targets, proba)`` of the rows no network trained on (the early-stopping hold-out), or None.
-
-        ``'auto'`` keeps its correction where the mean of both networks
-        predicts these rows' given labels significantly better than the first.
-        """
-        _, valid = self.get_split_datasets(data, data.y)
-        if valid is None or not len(valid):
-            return None
-        base, rows = rows_of(valid)
-        rows = np.arange(len(base)) if rows is None else rows
-        proba = to_numpy(self._get_predict_nonlinearity()(self.forward(valid, training=False, device=self.device)))
-        return base.state.targets_of(torch.as_tensor(rows, dtype=torch.long)).cpu().numpy(), proba
+        """``(targets, proba)`` of rows no network trained on, for ``'auto'`` to judge its correction, or None."""
+        return None
 
     def _unwrapped_module(self):
         """``module_`` as a plain network (under Accelerate, without its distributed wrapper)."""

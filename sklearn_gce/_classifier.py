@@ -90,14 +90,10 @@ class GCEClassifier(BaseGCEClassifier):
         ``'forward'``: train, estimate the noise transition matrix from the
         network's predictions (``transition_matrix_``), then train again
         through it (forward correction, Patrini et al., 2017): two fits.
-        ``'auto'``: where the estimated noise has some direction
-        (:func:`~sklearn_gce.directed_flip_rate` above 0.05), train the
-        corrected network too, and predict with the mean of both where that
-        mean predicts the early-stopping hold-out's given labels
-        significantly better than the first network (McNemar's test,
-        one-sided 5%); otherwise the first network alone. Without a
-        hold-out (``early_stopping=False``), correct where the rate exceeds
-        0.15. ``None``: never correct. ``noise_correction_`` says what was
+        ``'auto'``: correct only where the estimated noise has a direction
+        (:func:`~sklearn_gce.directed_flip_rate` above 0.05), then predict
+        with the mean of the corrected and the first network; otherwise one
+        fit. ``None``: never correct. ``noise_correction_`` says what was
         done (see :ref:`correction`).
     lr : float, default=2e-3
         Learning rate.

@@ -16,7 +16,7 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
-from sklearn.utils import get_tags
+from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import _num_samples, check_is_fitted
@@ -191,7 +191,11 @@ class NoisyLabelClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 f"{rule}: {name} kept {n_samples} samples but not in their order "
                 "(its sample_indices_ are not 0, 1, ..., n_samples - 1)."
             )
-        if not _same_rows(X, X_noisy):
+        # an open-set injector replaces rows by design (noise_mask_): the others must stay where they were
+        kept = None
+        if getattr(self.noise_, "noise", None) == "open_set" and hasattr(self.noise_, "noise_mask_"):
+            kept = ~np.asarray(self.noise_.noise_mask_)
+        if not _same_rows(X, X_noisy, kept):
             raise ValueError(
                 f"{rule}: {name} returned {n_samples} samples, but not the rows of X in their "
                 "order (a row differs from the one it was given at its position)."
@@ -311,10 +315,15 @@ class NoisyLabelClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return tags
 
 
-def _same_rows(X, X_out):
-    """Whether ``X_out`` holds the rows of ``X``, in order (missing values equal where both miss)."""
+def _same_rows(X, X_out, rows=None):
+    """Whether ``X_out`` holds the rows of ``X``, in order (missing values equal where both miss).
+
+    ``rows``: a boolean mask of the rows to compare (``None``: all).
+    """
     if X_out is X:
         return True
+    if rows is not None:
+        return _same_rows(_safe_indexing(X, rows), _safe_indexing(X_out, rows))
     if sp.issparse(X) or sp.issparse(X_out):
         return (sp.issparse(X) and sp.issparse(X_out) and X.shape == X_out.shape
                 and (X != X_out).nnz == 0)

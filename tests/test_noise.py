@@ -913,6 +913,10 @@ def test_noisy_label_classifier_refuses_a_noise_step_that_reorders_rows_silently
     if as_frame:  # missing values in object columns compare equal to themselves: nothing refused
         from sklearn_gce._noisy_label_classifier import _same_rows
         assert _same_rows(X, X.copy()) and not _same_rows(X, X.iloc[::-1])
+        # rows outside the mask may differ (an open-set injector replaces some by design)
+        changed = X.copy()
+        changed.iloc[3, 0] = 99.0
+        assert not _same_rows(X, changed) and _same_rows(X, changed, np.arange(200) != 3)
 
 
 # --- estimator checks -------------------------------------------------------------
