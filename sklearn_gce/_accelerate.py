@@ -29,18 +29,26 @@ class AcceleratedGCEClassifier(AccelerateMixin, GCEClassifier):
 
     Parameters
     ----------
+    *args
+        Positional arguments of :class:`GCEClassifier` (its ``module``).
     accelerator : accelerate.Accelerator
         The accelerator, with its settings (mixed precision, gradient
         accumulation, ``cpu=True`` to run on the CPU).
+    device : str, torch.device or None, default=None
+        Leave ``None`` while the accelerator places the model (as it does by default):
+        skorch raises a ``ValueError`` otherwise.
     unwrap_after_train : bool, default=True
         Unwrap the network after training, so that the estimator pickles.
+    callbacks__print_log__sink : 'auto' or callable, default='auto'
+        Where the epoch log is printed. ``'auto'`` uses the accelerator's
+        ``print`` (once per machine, not once per process), else Python's.
     **kwargs
         Any parameter of :class:`GCEClassifier`.
 
     See Also
     --------
     GCEClassifier : The estimator this one accelerates.
-    skorch.hf.AccelerateMixin : skorch's integration, which this class mixes in.
+    skorch.hf.AccelerateMixin : The skorch integration this class mixes in.
 
     Examples
     --------

@@ -254,12 +254,14 @@ class GCEClassifier(BaseGCEClassifier):
 
         Parameters
         ----------
-        X, y, sample_weight
+        X, y
             As in :meth:`fit`.
         classes : array-like of shape (n_classes,), default=None
             All labels that can occur; needed on the first call when ``y``
             does not contain every class. Labels of ``y`` outside ``classes``
             raise a ``ValueError``.
+        sample_weight
+            As in :meth:`fit`.
 
         Returns
         -------

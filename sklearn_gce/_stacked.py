@@ -48,6 +48,7 @@ class _Stacked(nn.Module):
         return self.active if self.training else self.evaluated
 
     def pick(self, tensor):
+        """The slices of ``tensor`` (member dimension first) of the members this pass computes."""
         members = self.computed()
         return tensor if members is None else tensor[members]
 
@@ -125,7 +126,8 @@ class MemberMLP(_Stacked):
     activation -> Dropout``) and weights of its own, initialised as an
     ``MLP``'s are. What carries no weights is computed once for all members:
     the standardisation and the embedding's ramps. The output holds every
-    member's logits, ``(batch, n_members, n_classes)``.
+    member's logits, ``(batch, n_members, n_classes)``. The architecture's
+    parameters are those of :class:`~sklearn_gce.MLP`, for every member.
 
     Parameters
     ----------
@@ -133,8 +135,24 @@ class MemberMLP(_Stacked):
         Input and output sizes (inferred at fit by ``GCEClassifierCV``).
     n_members : int, default=1
         Number of networks.
-    hidden_sizes, dropout, activation, batch_norm, numeric_embedding, n_bins, d_embedding, n_numeric, categorical_cardinalities
-        As in :class:`~sklearn_gce.MLP`, for every member.
+    hidden_sizes : tuple of int, default=(256, 256)
+        Width of each hidden layer.
+    dropout : float, default=0.3
+        Dropout probability after each hidden block.
+    activation : {'relu', 'gelu', 'silu', 'tanh'}, default='relu'
+        Activation of the hidden blocks.
+    batch_norm : bool, default=True
+        Whether hidden blocks use batch normalisation.
+    numeric_embedding : {'piecewise_linear', None}, default='piecewise_linear'
+        The numeric features' embedding, or ``None`` for none.
+    n_bins, d_embedding : int, default=64, 8
+        Options of the embedding; ``d_embedding`` is also the size of each
+        category's vector.
+    n_numeric : int or None, default=None
+        How many of the first columns are numeric; ``None``: every column but
+        the categorical codes.
+    categorical_cardinalities : sequence of int, default=()
+        Number of categories of each integer-coded (last) column.
     shared_blocks : int, default=0
         How many of the first hidden blocks (with the embeddings before them)
         all members share: a common trunk, computed once per batch and
@@ -373,6 +391,11 @@ def member_slices(module):
 class MemberLoss(nn.Module):
     """The sum over members of each member's loss on the same batch.
 
+    The forward pass takes logits ``(batch, n_members, n_classes)``, targets
+    ``(batch,)`` and optional weights ``(batch,)`` or ``(batch, n_members)``;
+    each member's term is its weighted mean, as :mod:`sklearn_gce.losses`
+    computes it, and the terms are summed.
+
     Parameters
     ----------
     settings : list of (str, float)
@@ -383,11 +406,6 @@ class MemberLoss(nn.Module):
     **params
         Options of the other losses (``alpha``, ``beta``, ...), as
         ``criterion__*`` sets them for ``GCEClassifier``.
-
-    The forward pass takes logits ``(batch, n_members, n_classes)``, targets
-    ``(batch,)`` and optional weights ``(batch,)`` or ``(batch, n_members)``;
-    each member's term is its weighted mean, as :mod:`sklearn_gce.losses`
-    computes it, and the terms are summed.
 
     Examples
     --------

@@ -211,6 +211,10 @@ class CrossEntropyLoss(_WeightedLoss):
 
     The baseline GCE generalises (its ``q -> 0`` limit).
 
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}, default='mean'
+
     Examples
     --------
     >>> import torch
@@ -227,6 +231,10 @@ class MAELoss(_WeightedLoss):
     """Mean absolute error on the probabilities, ``1 - p_y`` (GCE at ``q = 1``).
 
     This is half the L1 distance between ``softmax`` and the one-hot target.
+
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}, default='mean'
 
     Examples
     --------
@@ -291,6 +299,7 @@ class _PlusReverseCE(_ActivePassive):
         self.A = A
 
     def passive(self, log_probs, log_p_y, target):
+        """The reverse cross entropy ``-A * (1 - p_y)`` of each sample."""
         return -self.A * (1 - log_p_y.exp())
 
 
@@ -320,6 +329,7 @@ class SCELoss(_PlusReverseCE):
 
     @staticmethod
     def active(log_probs, log_p_y, target):
+        """The cross entropy ``-log p_y`` of each sample."""
         return -log_p_y
 
 
@@ -332,8 +342,11 @@ class NCERCELoss(_PlusReverseCE):
     Parameters
     ----------
     alpha : float, default=1.0
+        Weight of NCE.
     beta : float, default=1.0
+        Weight of reverse cross entropy.
     A : float, default=-4.0
+        Value that ``log 0`` is clipped to in the reverse term (negative).
     reduction : {'mean', 'sum', 'none'}, default='mean'
 
     Examples
@@ -421,6 +434,7 @@ class NCEAGCELoss(_ActivePassive):
     active = staticmethod(_normalized_ce)
 
     def passive(self, log_probs, log_p_y, target):
+        """The asymmetric GCE ``((a + 1)**q - (a + p_y)**q) / q`` of each sample (``q``: ``agce_q``)."""
         a, q = self.a, self.agce_q
         return (a + 1) ** q * -torch.expm1(q * _log_shifted(log_p_y, a)) / q
 
@@ -494,6 +508,7 @@ class ANLCELoss(_ActivePassive):
     active = staticmethod(_normalized_ce)
 
     def passive(self, log_probs, log_p_y, target):
+        """The normalised negative cross entropy NNCE of each sample."""
         # A - CE_k = A + log p_k, clipped at 0 (CE_k clipped at A).
         A = -math.log(self.min_prob)
         margin = (log_probs + A).clamp_min(0)
@@ -575,6 +590,7 @@ class CEEpsMAELoss(_ActivePassive):
         self.eps = eps
 
     def active(self, log_probs, log_p_y, target):
+        """The cross entropy on the epsilon-softmax, ``CE_eps = -log max(p~_y, eps)``, of each sample."""
         is_top = log_probs.argmax(-1) == target
         log_p_eps = torch.where(is_top, _log_shifted(log_p_y, self.m), log_p_y - math.log1p(self.m))
         if self.eps > 0:
@@ -583,6 +599,7 @@ class CEEpsMAELoss(_ActivePassive):
 
     @staticmethod
     def passive(log_probs, log_p_y, target):
+        """The MAE ``2 * (1 - p_y)`` of each sample."""
         return -2 * torch.expm1(log_p_y)
 
 
@@ -643,6 +660,8 @@ def make_loss(name, *, q=0.7, k=0.5, reduction="mean", **params):
     Returns
     -------
     loss : torch.nn.Module
+        An instance of the loss's class (``LOSSES[name]``), whose forward
+        pass takes logits ``(N, C)``, targets ``(N,)`` and optional weights.
 
     Examples
     --------

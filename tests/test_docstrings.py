@@ -51,23 +51,7 @@ ENTRY_POINTS = {"GCEClassifier", "GCEClassifierCV", "LabelNoiseInjector", "Noisy
                 "find_label_issues"}
 
 # target -> (the codes it fails, the file to fix). Remove an entry once its docstring passes.
-KNOWN_FAILURES = {
-    "GCEClassifier.partial_fit": ({"PR03"}, "_classifier.py: document classes before sample_weight"),
-    "AcceleratedGCEClassifier": ({"PR01", "SA03"}, "_accelerate.py: *args, device, callbacks__print_log__sink"),
-    "AcceleratedGCEClassifier.partial_fit": ({"PR03"}, "_classifier.py (inherited)"),
-    "MemberMLP": ({"PR04"}, "_stacked.py: types of the parameters"),
-    "MemberMLP.pick": ({"GL08"}, "_stacked.py"),
-    "MemberLoss": ({"PR02", "PR04", "PR07", "PR10"}, "_stacked.py: the forward pass is described "
-                                                      "in the Parameters section"),
-    "CrossEntropyLoss": ({"PR01"}, "losses.py: reduction"),
-    "MAELoss": ({"PR01"}, "losses.py: reduction"),
-    "NCERCELoss": ({"PR07"}, "losses.py: alpha, beta, A"),
-    "make_loss": ({"RT03"}, "losses.py: the returned loss"),
-    **{target: ({"GL08"}, "losses.py: declare active and passive, documented, on _ActivePassive "
-                          "(or make them private)")
-       for target in ["SCELoss.active", "SCELoss.passive", "NCERCELoss.passive", "NCEAGCELoss.passive",
-                      "ANLCELoss.passive", "CEEpsMAELoss.active", "CEEpsMAELoss.passive"]},
-}
+KNOWN_FAILURES = {}
 
 
 def _public_methods(cls):
