@@ -169,7 +169,9 @@ class GCEClassifierCV(BaseGCEClassifier):
         ``param_loss``, ``param_q``, ``holdout_score`` (accuracy on the noisy
         hold-out; with ``cv``, out of fold on every row),
         ``rank_holdout_score``, ``best_epoch``, ``n_epochs``,
-        ``stopped_behind`` (stopped by the race) and ``n_label_issues``.
+        ``stopped_behind`` (stopped by the race) and ``n_label_issues``;
+        with ``cv`` also ``oof_score``, the same as ``holdout_score`` under
+        the name of what it is.
     oof_proba_ : ndarray of shape (n_samples, n_classes)
         With ``cv``: each training row's probabilities from the predicting
         members that never trained on it. Columns follow ``classes_``.

@@ -117,8 +117,9 @@ def directed_flip_rate(transition_matrix):
     classes. Clean labels and symmetric noise give 0 (their wrong labels are
     spread evenly); pair-flip noise at rate ``r`` gives ``r (K - 2) / (K - 1)``.
     It is what forward correction can undo and a robust loss cannot:
-    ``GCEClassifier`` and ``GCEClassifierCV`` with ``noise_correction='auto'`` correct when
-    the estimated matrix's rate is above 0.15. Two classes always give 0 (their
+    with ``noise_correction='auto'``, ``GCEClassifier`` corrects when the
+    estimated matrix's rate is above 0.05, ``GCEClassifierCV`` above 0.15.
+    Two classes always give 0 (their
     one wrong label has nowhere else to go).
 
     Parameters
