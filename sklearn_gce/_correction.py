@@ -59,7 +59,7 @@ def mcnemar_z(targets, first_proba, second_proba):
     first_right = np.argmax(first_proba, axis=1) == targets
     second_right = np.argmax(second_proba, axis=1) == targets
     gained, lost = int((second_right & ~first_right).sum()), int((first_right & ~second_right).sum())
-    return (gained - lost) / np.sqrt(gained + lost) if gained + lost else 0.0
+    return float((gained - lost) / np.sqrt(gained + lost)) if gained + lost else 0.0
 
 
 def estimate_transition_matrix(labels, pred_probs):
