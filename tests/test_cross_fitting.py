@@ -253,36 +253,8 @@ def test_cross_fitted_members_are_narrower_unless_the_user_sizes_them(digits):
                       "grid": [64, 64], "grid, no cv": [256, 256]}
 
 
-def test_each_member_is_validated_on_its_own_fold_alone(digits, monkeypatch):
-    from sklearn_gce import MemberMLP
-
-    X, y = digits
-    X, y = X[:400], y[:400]
-    computed, forward = [], MemberMLP.forward
-
-    def recording(self, X):
-        computed.append((self.training, self.layers[0].computed()))
-        return forward(self, X)
-
-    monkeypatch.setattr(MemberMLP, "forward", recording)
-    clf = GCEClassifierCV(cv=4, qs=(0.5, 1.0), losses=("gce",), max_epochs=3, early_stopping=False,
-                          noise_correction=None, batch_size=50, random_state=0).fit(X, y)
-    # 3 epochs of 8 validation batches, then the choice's forward pass over every row (all members)
-    evaluation = [members for training, members in computed if not training]
-    validation, after = evaluation[:24], evaluation[24:]
-    assert after and all(m is None for m in after)
-    # 400 rows fold after fold in batches of 50: one fold per batch (two where a batch straddles)
-    assert validation and all(m is not None and len(m) in (2, 4) for m in validation)
-    assert sum(len(m) == 2 for m in validation) >= 3 * 400 // 50 // 2
-    assert clf.module_.layers[0].evaluated is None  # prediction computes every member
-    # what each member scored on its fold in the last epoch is what it predicts there now
-    members = clf.predict_member_proba(X)
-    folds = np.array([m["fold"] for m in clf.members_])
-    accuracy = [np.mean(members[clf.fold_ == f, j].argmax(-1) == y[clf.fold_ == f]) for j, f in enumerate(folds)]
-    np.testing.assert_allclose(clf.history_[-1, "member_valid_acc"], accuracy, atol=1e-6)
-
-
-def test_each_member_is_validated_on_its_own_stopping_rows_alone(digits, monkeypatch):
+@pytest.mark.parametrize("stop_on", ["own_fold", "training_folds"])
+def test_each_member_is_validated_on_its_own_rows_alone(digits, monkeypatch, stop_on):
     from sklearn_gce import MemberMLP
 
     X, y = digits
@@ -295,20 +267,26 @@ def test_each_member_is_validated_on_its_own_stopping_rows_alone(digits, monkeyp
 
     monkeypatch.setattr(MemberMLP, "forward", recording)
     clf = GCEClassifierCV(cv=4, qs=(0.5, 1.0), losses=("gce",), max_epochs=3, noise_correction=None,
-                          batch_size=50, random_state=0, stop_on="training_folds").fit(X, y)
-    # each member stops on 10% of its 300 training rows, drawn from the other folds: 120 stopping rows
-    assert np.all(clf.stop_fold_ != clf.fold_) and np.bincount(clf.stop_fold_[clf.stop_fold_ >= 0]).tolist() == [30] * 4
-    # 3 epochs of 3 validation batches, then the choice's forward pass over every row (all members)
+                          batch_size=50, random_state=0, stop_on=stop_on).fit(X, y)
     evaluation = [members for training, members in computed if not training]
-    validation, after = evaluation[:9], evaluation[9:]
+    if stop_on == "own_fold":
+        np.testing.assert_array_equal(clf.stop_fold_, clf.fold_)
+    else:
+        # each member stops on 10% of its 300 training rows, drawn from the other folds: 120 stopping rows
+        assert np.all(clf.stop_fold_ != clf.fold_)
+        assert np.bincount(clf.stop_fold_[clf.stop_fold_ >= 0]).tolist() == [30] * 4
+    # 3 epochs of validation batches of 50, the stopping rows fold after fold, each batch computing only the
+    # members (2 settings) of the folds among its rows; then the choice's forward pass over every row
+    stopping = np.sort(clf.stop_fold_[clf.stop_fold_ >= 0])
+    expected = [2 * len(np.unique(stopping[i:i + 50])) for i in range(0, len(stopping), 50)] * 3
+    assert max(expected) < 8  # no batch computes every member
+    validation, after = evaluation[:len(expected)], evaluation[len(expected):]
+    assert [len(m) for m in validation] == expected
     assert after and all(m is None for m in after)
-    # the stopping rows go fold after fold (30 each, batches of 50): a batch computes only its folds' members
-    assert [len(m) for m in validation] == [4, 6, 2] * 3
     assert clf.module_.layers[0].evaluated is None  # prediction computes every member
     # what each member scored on its stopping rows in the last epoch is what it predicts there now
     members = clf.predict_member_proba(X)
-    folds = np.array([m["fold"] for m in clf.members_])
-    stops = [clf.stop_fold_ == f for f in folds]
+    stops = [clf.stop_fold_ == m["fold"] for m in clf.members_]
     accuracy = [np.mean(members[rows, j].argmax(-1) == y[rows]) for j, rows in enumerate(stops)]
     np.testing.assert_allclose(clf.history_[-1, "member_valid_acc"], accuracy, atol=1e-6)
 
