@@ -11,6 +11,7 @@ from sklearn.model_selection import ParameterGrid, StratifiedKFold, check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from skorch.utils import is_dataset
 
 from ._base import BaseGCEClassifier, softmax, with_core_parameters
 from ._correction import CROSS_FITTED_RULE
@@ -18,6 +19,8 @@ from ._layout import MemberLayout, StoppingRows, stopping_folds
 from ._member_stopping import MemberEarlyStopping, holdout_member_probabilities, shares_weights
 from ._pruning import TruncationPruning
 from ._stacked import MemberAverage, MemberLoss, MemberMLP, member_slices
+from ._tree_members import TreeMembers, choose_tree_weight, combine, require_lightgbm
+from ._validation import check_sample_weight, validate_features
 from .losses import LOSSES, Q_LOSSES, loss_grid
 
 __all__ = ["GCEClassifierCV"]
@@ -98,6 +101,21 @@ class GCEClassifierCV(BaseGCEClassifier):
         train on; its probabilities of fold ``f`` then owe nothing to fold
         ``f``'s labels, at a measured cost in the flags' F1 and in accuracy
         (see :ref:`one_pass`).
+    tree_members : {'lightgbm'} or None, default=None
+        With ``cv``: after the networks are trained and chosen, one
+        ``lightgbm.LGBMClassifier`` (cross entropy; learning rate 0.05, up to
+        2000 trees, early stopping with patience 50) per fold ``f``, trained
+        on the encoded rows outside fold ``f`` with the sample weights; it
+        stops early on ``validation_fraction`` of those rows (never on fold
+        ``f``), which it does not train on. A convex weight ``w`` in ``(0,
+        0.25, 0.5, 0.75, 1)`` of the trees' out-of-fold probabilities against
+        the networks' is chosen on the out-of-fold accuracy of the given
+        labels (a tie: the smaller ``w``); ``oof_proba_`` and the label
+        scores come from that combination, and ``predict_proba`` is ``w``
+        times the mean of the folds' trees plus ``1 - w`` times the networks'.
+        The trees are not noise-corrected: ``noise_correction`` decides on the
+        networks alone. Needs LightGBM (``pip install lightgbm``) and ``X``
+        as an array, sparse matrix or DataFrame. ``None``: networks only.
     k : float, default=0.5
         Threshold of the truncated members, as for ``GCEClassifier``.
     prune_start : int or float, default=10
@@ -159,9 +177,11 @@ class GCEClassifierCV(BaseGCEClassifier):
     ----------
     best_params_ : dict
         ``{"loss": ..., "q": ...}`` of the chosen setting (no ``q`` for a
-        loss without one).
+        loss without one); with ``tree_members`` also ``tree_weight``, the
+        trees' weight ``w``.
     best_score_ : float
-        Its ``holdout_score``.
+        Its ``holdout_score``; with ``tree_members``, the out-of-fold
+        accuracy of the chosen combination.
     best_index_ : int
         Index of the chosen setting in ``cv_results_``.
     cv_results_ : dict of ndarray
@@ -174,7 +194,17 @@ class GCEClassifierCV(BaseGCEClassifier):
         the name of what it is.
     oof_proba_ : ndarray of shape (n_samples, n_classes)
         With ``cv``: each training row's probabilities from the predicting
-        members that never trained on it. Columns follow ``classes_``.
+        members that never trained on it (with ``tree_members``, combined
+        with the trees' as chosen). Columns follow ``classes_``.
+    tree_oof_proba_ : ndarray of shape (n_samples, n_classes)
+        With ``tree_members``: each training row's probabilities from the
+        trees of its fold, which never trained or stopped on it.
+    tree_weight_scores_ : ndarray of shape (5,)
+        With ``tree_members``: the out-of-fold accuracy on the given labels of
+        each trees' weight ``w`` in ``(0, 0.25, 0.5, 0.75, 1)``.
+    tree_members_ : object
+        With ``tree_members``: the fitted trees, one LightGBM model per fold
+        in its ``models_``.
     label_quality_ : ndarray of shape (n_samples,)
         With ``cv``: a score in ``[0, 1]`` per training row, low where the
         label is likely wrong (see ``label_quality``).
@@ -255,13 +285,15 @@ class GCEClassifierCV(BaseGCEClassifier):
         "cv": [None, Interval(Integral, 2, None, closed="left"), "cv_object"],
         "label_quality": [StrOptions({"self_confidence", "normalized_margin", "confidence_weighted_entropy"})],
         "stop_on": [StrOptions({"own_fold", "training_folds"})],
+        "tree_members": [StrOptions({"lightgbm"}), None],
     }
     _own_names = {"loss": "losses", "q": "qs"}
 
     def __init__(self, module=None, *, qs=(0.2, 0.8), losses=("gce",),
                  ensemble_size=1, ensemble=False, n_iter_no_change_behind=3, cv=5,
-                 label_quality="self_confidence", stop_on="own_fold", **kwargs):
+                 label_quality="self_confidence", stop_on="own_fold", tree_members=None, **kwargs):
         super().__init__(module, **kwargs)
+        self.tree_members = tree_members
         self.cv = cv
         self.label_quality = label_quality
         self.stop_on = stop_on
@@ -334,7 +366,11 @@ class GCEClassifierCV(BaseGCEClassifier):
         """
         warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
         self._rows_index = X.index if isinstance(X, pd.DataFrame) else None  # the label report's index
+        if self.tree_members is not None:
+            self._check_tree_members(X)
         with self._fitted_state_kept_on_error():
+            for name in ("tree_members_", "tree_oof_proba_", "tree_weight_scores_"):
+                self.__dict__.pop(name, None)  # a refit without trees keeps none
             layout = self._layout()
             X, y = self._validate_inputs(X, y, reset=not warm)
             targets = self._encode_labels(y, reset=not warm)
@@ -374,7 +410,64 @@ class GCEClassifierCV(BaseGCEClassifier):
                 self.__dict__.pop("stop_fold_", None)
             data = self._training_data(X, y, targets, sample_weight, hold_out, n_members=layout.n_members,
                                        member_rows=member_rows)
-        return self._train_correcting(data, seed, targets, warm)
+        self._train_correcting(data, seed, targets, warm)
+        if self.tree_members is not None:  # beside the networks as finally trained and chosen
+            self._fit_tree_members(X, targets, check_sample_weight(sample_weight, len(targets)), seed)
+        return self
+
+    # --------------------------------------------------------- tree members
+    def _check_tree_members(self, X):
+        """``tree_members`` needs ``cv``, LightGBM and ``X`` as a table or matrix (not a torch Dataset)."""
+        if self.cv is None:
+            raise ValueError(
+                "tree_members needs cv: the trees are cross-fitted on the networks' folds and combined "
+                "out of fold. Set cv (e.g. cv=5) or tree_members=None."
+            )
+        if is_dataset(X):
+            raise ValueError("tree_members takes X as an array, a sparse matrix or a DataFrame, not a "
+                             f"{type(X).__name__}: the trees need the features as a matrix.")
+        require_lightgbm()
+
+    def _fit_tree_members(self, X, targets, weight, seed):
+        """Fit the trees per fold, combine their out-of-fold probabilities with the networks' (see _tree_members)."""
+        encoder = getattr(self, "encoder_", None)
+        n_codes = len(encoder.cardinalities_) if encoder is not None else 0
+        categorical = list(range(X.shape[1] - n_codes, X.shape[1]))  # the encoder's code columns come last
+        trees = TreeMembers(len(self.classes_), categorical, seed)
+        self.tree_oof_proba_ = trees.fit(X, targets, weight, self.fold_, self.validation_fraction)
+        network_oof = self.oof_proba_
+        weight_chosen, self.tree_weight_scores_ = choose_tree_weight(self.tree_oof_proba_, network_oof,
+                                                                     targets, weight)
+        self.tree_members_ = trees
+        self.best_params_ = {**self.best_params_, "tree_weight": weight_chosen}
+        self.best_score_ = float(self.tree_weight_scores_.max())
+        self._set_label_quality(combine(self.tree_oof_proba_, network_oof, weight_chosen), targets)
+
+    def predict_proba(self, X):
+        """Class probabilities for ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like of shape (n_samples, n_features), or torch Dataset
+            As at fit: a DataFrame with the columns seen at fit, in their order.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``; rows sum to 1. With ``tree_members``:
+            ``w`` times the trees' mean plus ``1 - w`` times the networks',
+            ``w = best_params_['tree_weight']``.
+        """
+        trees = getattr(self, "tree_members_", None)
+        if trees is None:
+            return super().predict_proba(X)
+        check_is_fitted(self)
+        weight = self.best_params_["tree_weight"]
+        network = super().predict_proba(X) if weight < 1 else None
+        tree = trees.predict_proba(validate_features(self, X, reset=False)) if weight > 0 else None
+        if network is None:
+            return tree.astype(np.float32)
+        return combine(tree, network, weight)
 
     def _after_training(self, data):
         self._choose(self._layout(), data, self._pruned_rows(data))
@@ -553,7 +646,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         -------
         proba : ndarray of shape (n_samples, n_members, n_classes)
             Members in the order of ``members_``; ``predict_proba`` is the
-            mean over the predicting members (``predicting_members_``).
+            mean over the predicting members (``predicting_members_``),
+            combined with the trees' with ``tree_members``.
         """
         check_is_fitted(self)
         return self._predict_proba(X, softmax)

@@ -44,13 +44,21 @@ def _expected_failed_checks(estimator):
     return {**EXPECTED_FAILED_CHECKS, **ORDER_CHECK}
 
 
+try:  # with tree members too, where LightGBM is installed (a test dependency)
+    import lightgbm  # noqa: F401
+    WITH_TREES = [GCEClassifierCV(max_epochs=20, random_state=0, tree_members="lightgbm")]
+except ImportError:
+    WITH_TREES = []
+
+
 @parametrize_with_checks(
     # Enough epochs and a seed for the accuracy threshold of
     # check_classifiers_train; everything else is the default (the cross-fitted
     # bag for GCEClassifierCV, and the race on a hold-out of 0.2).
     [GCEClassifier(max_epochs=20, random_state=0),
      GCEClassifierCV(max_epochs=20, random_state=0),
-     GCEClassifierCV(qs=(0.7, 1.0), losses=("gce",), max_epochs=20, random_state=0, cv=None)],
+     GCEClassifierCV(qs=(0.7, 1.0), losses=("gce",), max_epochs=20, random_state=0, cv=None),
+     *WITH_TREES],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible_estimator(estimator, check):

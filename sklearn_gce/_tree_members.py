@@ -1,0 +1,163 @@
+"""Gradient-boosted tree members of ``GCEClassifierCV(tree_members='lightgbm')``: cross-fitted, combined out of fold.
+
+After the networks are trained and chosen, one LightGBM model (cross
+entropy, early stopping) is fitted per fold ``f`` on the rows outside fold
+``f``; it stops early on rows of those training folds (never on fold ``f``),
+which it then does not train on: the rows :func:`~sklearn_gce._layout.stopping_folds`
+gives fold ``f``'s members. Each row's tree probabilities come from the
+trees of its fold, so they are out of fold as the networks' are. A convex
+weight between the two families is chosen on the out-of-fold accuracy of
+the given labels (:func:`choose_tree_weight`). Nothing here knows of the
+networks: the estimator passes the encoded ``X``, the labels, the folds and
+the networks' out-of-fold probabilities.
+"""
+
+import inspect
+
+import numpy as np
+from scipy import sparse
+
+from ._layout import stopping_folds
+
+__all__ = ["TREE_WEIGHTS", "TreeMembers", "choose_tree_weight", "combine", "require_lightgbm"]
+
+# The convex weights of the trees tried out of fold, ascending: a tie goes to the first, the fewer trees.
+TREE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+# LightGBM's settings for a careful peer: small steps, many of them, stopped early on held-out rows.
+_LGBM_OPTIONS = {"learning_rate": 0.05, "n_estimators": 2000, "n_jobs": 1, "verbose": -1}
+_PATIENCE = 50
+_ROUNDS_WITHOUT_STOPPING_ROWS = 100  # a fold with no stopping rows (a tiny table) trains this many rounds
+
+
+def require_lightgbm():
+    """The ``lightgbm`` module, or an ImportError that says how to install it."""
+    try:
+        import lightgbm
+    except ImportError as exc:
+        raise ImportError(
+            "GCEClassifierCV(tree_members='lightgbm') needs LightGBM: pip install lightgbm"
+        ) from exc
+    return lightgbm
+
+
+def _as_lightgbm_input(X):
+    """A sparse ``X`` as the ``csr_matrix`` LightGBM takes without a copy and a warning (a ``csr_array`` is not)."""
+    return sparse.csr_matrix(X) if sparse.issparse(X) and not isinstance(X, sparse.csr_matrix) else X
+
+
+def _eval_options(model, X, y):
+    """The stopping rows as ``fit`` takes them: ``eval_X``/``eval_y`` (LightGBM >= 4.7), else ``eval_set``."""
+    if "eval_X" in inspect.signature(model.fit).parameters:
+        return {"eval_X": (X,), "eval_y": (y,)}
+    return {"eval_set": [(X, y)]}
+
+
+class _Prior:
+    """A fold's stand-in where its training rows hold a single class: that class's probability 1."""
+
+    def __init__(self, cls):
+        self.classes_ = np.array([cls])
+
+    def predict_proba(self, X):
+        return np.ones((X.shape[0], 1))
+
+
+class TreeMembers:
+    """One LightGBM model per fold, each trained outside its fold; out-of-fold and averaged probabilities.
+
+    Parameters
+    ----------
+    n_classes : int
+        Number of classes; targets are positions ``0..n_classes-1``.
+    categorical_columns : list of int
+        Columns of the encoded ``X`` that hold category codes (LightGBM
+        splits them as categories; a code ``-1`` is missing).
+    seed : int
+        LightGBM's ``random_state`` and the draw of the stopping rows.
+    """
+
+    def __init__(self, n_classes, categorical_columns=(), seed=0):
+        self.n_classes = int(n_classes)
+        self.categorical_columns = list(categorical_columns)
+        self.seed = int(seed)
+
+    def fit(self, X, targets, sample_weight, fold, validation_fraction):
+        """Fit fold ``f``'s trees on the rows outside fold ``f``, stopping early on some of those.
+
+        Returns the trees' out-of-fold probabilities, ``(n_samples, n_classes)``.
+        """
+        lightgbm = require_lightgbm()
+        X = _as_lightgbm_input(X)
+        targets = np.asarray(targets)
+        weight = np.asarray(sample_weight, dtype=np.float64)
+        n_folds = int(fold.max()) + 1
+        stop_fold = stopping_folds(fold, targets, validation_fraction, self.seed)
+        categorical = self.categorical_columns or "auto"
+        self.models_, oof = [], np.zeros((len(targets), self.n_classes))
+        for f in range(n_folds):
+            train = np.flatnonzero((fold != f) & (stop_fold != f))
+            classes = np.unique(targets[train])
+            if len(classes) < 2:
+                model = _Prior(classes[0])
+            else:
+                # stopping rows of a class the trees never train on cannot be scored: left out
+                stop = np.flatnonzero((stop_fold == f) & np.isin(targets, classes))
+                model = lightgbm.LGBMClassifier(**_LGBM_OPTIONS, random_state=self.seed)
+                options = {"sample_weight": weight[train], "categorical_feature": categorical}
+                if len(stop):
+                    options.update(_eval_options(model, X[stop], targets[stop]), eval_sample_weight=[weight[stop]],
+                                   callbacks=[lightgbm.early_stopping(_PATIENCE, verbose=False)])
+                else:
+                    model.set_params(n_estimators=_ROUNDS_WITHOUT_STOPPING_ROWS)
+                model.fit(X[train], targets[train], **options)
+            self.models_.append(model)
+            scored = np.flatnonzero(fold == f)
+            if len(scored):
+                oof[scored] = self._model_proba(model, X[scored])
+        return oof
+
+    def _model_proba(self, model, X):
+        """A fold's model's probabilities, with a column for every class (0 for those it never saw)."""
+        proba = np.zeros((X.shape[0], self.n_classes))
+        proba[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(X)
+        return proba
+
+    def predict_proba(self, X):
+        """The mean over the folds' models of their probabilities, ``(n_samples, n_classes)``."""
+        X = _as_lightgbm_input(X)
+        return np.mean([self._model_proba(model, X) for model in self.models_], axis=0)
+
+
+def combine(tree_proba, network_proba, weight):
+    """``weight * tree_proba + (1 - weight) * network_proba``; either alone at weight 1 or 0."""
+    if weight == 0:
+        return network_proba
+    if weight == 1:
+        return np.asarray(tree_proba, dtype=network_proba.dtype)
+    return (weight * tree_proba + (1 - weight) * network_proba).astype(network_proba.dtype)
+
+
+def choose_tree_weight(tree_oof, network_oof, targets, sample_weight, weights=TREE_WEIGHTS):
+    """The weight of ``weights`` whose combination predicts the given labels best out of fold.
+
+    Accuracy is weighted by ``sample_weight``; a tie goes to the first
+    (smallest) weight. Returns ``(weight, scores)``, the scores in the order
+    of ``weights``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> trees = np.array([[0.3, 0.7], [0.2, 0.8]])  # right on the second row only
+    >>> networks = np.array([[0.9, 0.1], [0.9, 0.1]])  # right on the first row only
+    >>> w, scores = choose_tree_weight(trees, networks, np.array([0, 1]), np.array([1.0, 3.0]))
+    >>> w, scores.tolist()
+    (0.75, [0.25, 0.25, 0.25, 0.75, 0.75])
+    """
+    targets = np.asarray(targets)
+    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    scores = np.array([
+        ((combine(tree_oof, network_oof, w).argmax(1) == targets) * sample_weight).sum() / sample_weight.sum()
+        for w in weights
+    ])
+    return float(weights[int(np.argmax(scores))]), scores

@@ -1,0 +1,144 @@
+"""GCEClassifierCV(tree_members='lightgbm'): LightGBM cross-fitted beside the networks, combined out of fold."""
+
+import pickle
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+from sklearn.base import clone
+from sklearn.model_selection import KFold
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklearn_gce import GCEClassifierCV
+from sklearn_gce._tree_members import TREE_WEIGHTS, choose_tree_weight, combine
+
+pytest.importorskip("lightgbm")
+
+FAST = dict(qs=(0.8,), max_epochs=4, noise_correction=None, random_state=0)
+
+
+def _data(digits, n=400):
+    X, y = digits
+    return X[:n], y[:n]
+
+
+@pytest.fixture(scope="module")
+def tree_fit(digits):
+    X, y = _data(digits)
+    return GCEClassifierCV(cv=KFold(5), tree_members="lightgbm", **FAST).fit(X, y)
+
+
+def test_each_rows_tree_probabilities_come_from_its_folds_trees_which_never_saw_its_labels(digits, tree_fit):
+    X, y = _data(digits)
+    trees = tree_fit.tree_members_
+    assert len(trees.models_) == 5
+    for f in range(5):
+        rows = tree_fit.fold_ == f
+        np.testing.assert_allclose(tree_fit.tree_oof_proba_[rows], trees._model_proba(trees.models_[f], X[rows]))
+    # fold 0's labels changed (KFold's folds do not depend on the labels): fold 0's trees are the same
+    changed = y.copy()
+    fold0 = tree_fit.fold_ == 0
+    changed[fold0] = (changed[fold0] + 1) % 10
+    refit = GCEClassifierCV(cv=KFold(5), tree_members="lightgbm", **FAST).fit(X, changed)
+    np.testing.assert_array_equal(refit.fold_, tree_fit.fold_)
+    np.testing.assert_array_equal(refit.tree_oof_proba_[fold0], tree_fit.tree_oof_proba_[fold0])
+    # ...while the other folds' trees trained on them
+    assert not np.allclose(refit.tree_oof_proba_[~fold0], tree_fit.tree_oof_proba_[~fold0])
+
+
+def test_the_weight_is_the_argmax_of_out_of_fold_accuracy_and_the_label_scores_follow(digits, tree_fit):
+    X, y = _data(digits)
+    clf = tree_fit
+    w = clf.best_params_["tree_weight"]
+    assert set(clf.best_params_) == {"loss", "q", "tree_weight"}
+    assert w == TREE_WEIGHTS[int(np.argmax(clf.tree_weight_scores_))]
+    assert clf.best_score_ == pytest.approx(clf.tree_weight_scores_.max())
+    networks = GCEClassifierCV(cv=KFold(5), **FAST).fit(X, y)  # the same networks, without trees
+    np.testing.assert_array_equal(networks.fold_, clf.fold_)
+    expected = [np.mean(combine(clf.tree_oof_proba_, networks.oof_proba_, v).argmax(1) == y) for v in TREE_WEIGHTS]
+    np.testing.assert_allclose(clf.tree_weight_scores_, expected)
+    combined = combine(clf.tree_oof_proba_, networks.oof_proba_, w)
+    np.testing.assert_allclose(clf.oof_proba_, combined / combined.sum(1, keepdims=True), atol=1e-12)
+    assert clf.label_quality_.shape == (len(y),) and clf.label_report_.shape[0] == len(y)
+    # the networks' own predictions are those of the bag without trees
+    np.testing.assert_array_equal(super(GCEClassifierCV, clf).predict_proba(X), networks.predict_proba(X))
+
+
+def test_the_choice_breaks_ties_towards_fewer_trees():
+    trees = np.array([[0.9, 0.1], [0.2, 0.8]])
+    networks = np.array([[0.6, 0.4], [0.4, 0.6]])  # both right: every weight ties
+    w, scores = choose_tree_weight(trees, networks, np.array([0, 1]), np.ones(2))
+    assert w == 0.0 and np.all(scores == 1)
+    # weighted accuracy: the heavy row, which only the trees get right, decides; 0.75 and 1 tie
+    trees = np.array([[0.3, 0.7], [0.2, 0.8]])
+    networks = np.array([[0.9, 0.1], [0.9, 0.1]])
+    w, scores = choose_tree_weight(trees, networks, np.array([0, 1]), np.array([1.0, 3.0]))
+    np.testing.assert_allclose(scores, [0.25, 0.25, 0.25, 0.75, 0.75])
+    assert w == 0.75
+
+
+@pytest.mark.parametrize("w", [0.0, 0.5, 1.0])
+def test_predict_proba_is_the_convex_combination(digits, tree_fit, w):
+    X, _ = _data(digits)
+    clf = pickle.loads(pickle.dumps(tree_fit))
+    clf.best_params_["tree_weight"] = w
+    trees = np.mean([clf.tree_members_._model_proba(m, X) for m in clf.tree_members_.models_], axis=0)
+    networks = super(GCEClassifierCV, clf).predict_proba(X)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba, w * trees + (1 - w) * networks, atol=1e-6)
+    np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(1)])
+
+
+def test_pickling_determinism_and_clone(digits, tree_fit):
+    X, y = _data(digits)
+    restored = pickle.loads(pickle.dumps(tree_fit))
+    np.testing.assert_array_equal(restored.predict_proba(X), tree_fit.predict_proba(X))
+    again = GCEClassifierCV(cv=KFold(5), tree_members="lightgbm", **FAST).fit(X, y)
+    np.testing.assert_array_equal(again.tree_oof_proba_, tree_fit.tree_oof_proba_)
+    np.testing.assert_array_equal(again.predict_proba(X), tree_fit.predict_proba(X))
+    assert clone(tree_fit).get_params()["tree_members"] == "lightgbm"
+    assert GCEClassifierCV().get_params()["tree_members"] is None
+
+
+def test_a_table_with_a_categorical_column_and_missing_values_and_a_refit_without_trees():
+    rng = np.random.RandomState(0)
+    n = 300
+    city = rng.choice([f"c{i}" for i in range(25)], n)  # embedded: a code column, split as a category
+    x = rng.randn(n)
+    y = np.where((x > 0) ^ np.isin(city, [f"c{i}" for i in range(12)]), "yes", "no")
+    df = pd.DataFrame({"x": np.where(rng.rand(n) < 0.1, np.nan, x), "colour": pd.Categorical(
+        rng.choice(["red", "blue", None], n)), "city": city.astype(object)})
+    clf = GCEClassifierCV(tree_members="lightgbm", **FAST).fit(df, y)
+    model = clf.tree_members_.models_[0]
+    assert model.booster_.dump_model()["feature_infos"]  # trained
+    assert clf.tree_members_.categorical_columns == [model.n_features_in_ - 1]
+    assert set(clf.predict(df.iloc[:50])) <= {"no", "yes"} and clf.predict_proba(df).shape == (n, 2)
+    assert clf.tree_oof_proba_.shape == (n, 2) and list(clf.label_report_.index[:3]) != []
+    clf.set_params(tree_members=None).fit(df, y)
+    assert "tree_weight" not in clf.best_params_
+    assert not any(hasattr(clf, name) for name in ("tree_members_", "tree_oof_proba_", "tree_weight_scores_"))
+
+
+def test_sparse_input_and_sample_weights(digits):
+    X, y = _data(digits, 300)
+    weight = np.where(np.arange(len(y)) % 2, 2.0, 1.0)
+    clf = GCEClassifierCV(tree_members="lightgbm", **FAST).fit(sparse.csr_matrix(X), y, sample_weight=weight)
+    correct = clf.tree_oof_proba_.argmax(1) == y
+    w = clf.best_params_["tree_weight"]
+    if w == 1:
+        assert clf.tree_weight_scores_[-1] == pytest.approx((correct * weight).sum() / weight.sum())
+    assert clf.predict_proba(sparse.csr_matrix(X[:10])).shape == (10, 10)
+
+
+def test_errors(digits, monkeypatch):
+    X, y = _data(digits, 200)
+    with pytest.raises(ValueError, match="tree_members needs cv"):
+        GCEClassifierCV(cv=None, tree_members="lightgbm", **FAST).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="tree_members"):
+        GCEClassifierCV(tree_members="xgboost", **FAST).fit(X, y)
+    monkeypatch.setitem(sys.modules, "lightgbm", None)
+    with pytest.raises(ImportError, match="pip install lightgbm"):
+        GCEClassifierCV(tree_members="lightgbm", **FAST).fit(X, y)
