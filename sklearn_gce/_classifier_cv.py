@@ -106,8 +106,9 @@ class GCEClassifierCV(BaseGCEClassifier):
         ``lightgbm.LGBMClassifier`` (cross entropy; learning rate 0.05, up to
         2000 trees, early stopping with patience 50) per fold ``f``, trained
         on the encoded rows outside fold ``f`` with the sample weights; it
-        stops early on ``validation_fraction`` of those rows (never on fold
-        ``f``), which it does not train on. A convex weight ``w`` in ``(0,
+        stops early (whatever ``early_stopping`` says) on
+        ``validation_fraction`` of those rows, which it does not train on,
+        never on fold ``f``. A convex weight ``w`` in ``(0,
         0.25, 0.5, 0.75, 1)`` of the trees' out-of-fold probabilities against
         the networks' is chosen on the out-of-fold accuracy of the given
         labels (a tie: the smaller ``w``); ``oof_proba_`` and the label
