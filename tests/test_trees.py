@@ -81,8 +81,8 @@ def test_hessian_floor(n_classes, floor):
     np.testing.assert_allclose(hess, np.maximum(auto_hess, floor * ce), rtol=1e-9, atol=1e-12)
     assert np.all(auto_hess <= ce + 1e-12)
     assert (auto_hess < 0).any()  # the case the floor is for
-    if floor == 1.0:
-        np.testing.assert_allclose(hess, ce, rtol=1e-12, atol=1e-15)
+    if floor == 1.0:  # numpy's exp and log-softmax against torch's: a few ulps apart, more where p_k is tiny
+        np.testing.assert_allclose(hess, ce, rtol=1e-9, atol=1e-12)
 
 
 def test_hessian_is_floored_on_the_label_from_uniform_scores():
