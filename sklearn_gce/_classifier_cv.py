@@ -111,9 +111,12 @@ class GCEClassifierCV(BaseGCEClassifier):
         never on fold ``f``. A convex weight ``w`` in ``(0,
         0.25, 0.5, 0.75, 1)`` of the trees' out-of-fold probabilities against
         the networks' is chosen on the out-of-fold accuracy of the given
-        labels (a tie: the smaller ``w``); ``oof_proba_`` and the label
-        scores come from that combination, and ``predict_proba`` is ``w``
-        times the mean of the folds' trees plus ``1 - w`` times the networks'.
+        labels (a tie: the smaller ``w``). A second stage refits the trees
+        without the rows that combination flags (confident learning inside
+        the bag), kept only where its best combination scores higher out of
+        fold. ``oof_proba_`` and the label scores come from the chosen
+        combination, and ``predict_proba`` is ``w`` times the mean of the
+        folds' trees plus ``1 - w`` times the networks'.
         The trees are not noise-corrected: ``noise_correction`` decides on the
         networks alone. Needs LightGBM (``pip install lightgbm``) and ``X``
         as an array, sparse matrix or DataFrame. ``None``: networks only.
@@ -179,7 +182,8 @@ class GCEClassifierCV(BaseGCEClassifier):
     best_params_ : dict
         ``{"loss": ..., "q": ...}`` of the chosen setting (no ``q`` for a
         loss without one); with ``tree_members`` also ``tree_weight``, the
-        trees' weight ``w``.
+        trees' weight ``w``, and ``trees_cleaned``, whether the trees kept
+        are the second stage's (trained without the flagged rows).
     best_score_ : float
         Its ``holdout_score``; with ``tree_members``, the out-of-fold
         accuracy of the chosen combination.
@@ -200,9 +204,11 @@ class GCEClassifierCV(BaseGCEClassifier):
     tree_oof_proba_ : ndarray of shape (n_samples, n_classes)
         With ``tree_members``: each training row's probabilities from the
         trees of its fold, which never trained or stopped on it.
-    tree_weight_scores_ : ndarray of shape (5,)
+    tree_weight_scores_ : ndarray of shape (n_stages, 5)
         With ``tree_members``: the out-of-fold accuracy on the given labels of
-        each trees' weight ``w`` in ``(0, 0.25, 0.5, 0.75, 1)``.
+        each trees' weight ``w`` in ``(0, 0.25, 0.5, 0.75, 1)``; a row per
+        stage (the trees on every row; without the flagged rows, unless
+        nothing or everything was flagged).
     tree_members_ : object
         With ``tree_members``: the fitted trees, one LightGBM model per fold
         in its ``models_``.
@@ -430,17 +436,29 @@ class GCEClassifierCV(BaseGCEClassifier):
         require_lightgbm()
 
     def _fit_tree_members(self, X, targets, weight, seed):
-        """Fit the trees per fold, combine their out-of-fold probabilities with the networks' (see _tree_members)."""
+        """Fit the trees per fold, combine their out-of-fold probabilities with the networks' (see _tree_members).
+
+        A second stage, kept only where it wins out of fold: the trees again
+        without the rows the first combination flags (confident learning
+        inside the bag, as cleanlab's ``CleanLearning`` around one model).
+        """
         encoder = getattr(self, "encoder_", None)
         n_codes = len(encoder.cardinalities_) if encoder is not None else 0
         categorical = list(range(X.shape[1] - n_codes, X.shape[1]))  # the encoder's code columns come last
-        trees = TreeMembers(len(self.classes_), categorical, seed)
-        self.tree_oof_proba_ = trees.fit(X, targets, weight, self.fold_, self.validation_fraction)
+        # the trees stop on rows of their training folds, whatever stop_on says of the networks
+        stop_fold = stopping_folds(self.fold_, targets, self.validation_fraction, seed)
         network_oof = self.oof_proba_
-        weight_chosen, self.tree_weight_scores_ = choose_tree_weight(self.tree_oof_proba_, network_oof,
-                                                                     targets, weight)
-        self.tree_members_ = trees
-        self.best_params_ = {**self.best_params_, "tree_weight": weight_chosen}
+        candidates = [TreeMembers(len(self.classes_), categorical, seed)]
+        oofs = [candidates[0].fit(X, targets, weight, self.fold_, stop_fold)]
+        _, first_weight, _ = choose_tree_weight(oofs, network_oof, targets, weight)
+        self._set_label_quality(combine(oofs[0], network_oof, first_weight), targets)
+        flagged = self.label_issues_
+        if flagged.any() and not flagged.all():
+            candidates.append(TreeMembers(len(self.classes_), categorical, seed))
+            oofs.append(candidates[1].fit(X, targets, weight, self.fold_, stop_fold, exclude=flagged))
+        chosen, weight_chosen, self.tree_weight_scores_ = choose_tree_weight(oofs, network_oof, targets, weight)
+        self.tree_members_, self.tree_oof_proba_ = candidates[chosen], oofs[chosen]
+        self.best_params_ = {**self.best_params_, "tree_weight": weight_chosen, "trees_cleaned": bool(chosen)}
         self.best_score_ = float(self.tree_weight_scores_.max())
         self._set_label_quality(combine(self.tree_oof_proba_, network_oof, weight_chosen), targets)
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
-__all__ = ["FoldMask", "MemberLayout", "StoppingRows", "stopping_folds", "out_of_fold"]
+__all__ = ["FoldMask", "MemberLayout", "StoppingRows", "fold_rows", "stopping_folds", "out_of_fold"]
 
 
 def stopping_folds(fold, targets, fraction, seed):
@@ -72,6 +72,40 @@ def stopping_folds(fold, targets, fraction, seed):
             stop[held] = others[(offset + np.arange(len(held))) % len(others)]
             offset += len(held)
     return stop
+
+
+def fold_rows(fold, stop_fold, f, exclude=None):
+    """The rows fold ``f``'s members train on, stop early on and are scored on (host indices).
+
+    The rule :class:`FoldMask` applies to the networks' loss weights, for
+    members trained one fold at a time (the trees): they train on the rows
+    outside fold ``f`` that they do not stop on, stop on the rows whose
+    ``stop_fold`` is ``f``, and are scored on fold ``f``.
+
+    Parameters
+    ----------
+    fold, stop_fold : ndarray of int, shape (n_samples,)
+        Each row's test fold and stopping fold (``-1``: none).
+    f : int
+        The members' fold.
+    exclude : ndarray of bool, shape (n_samples,), or None
+        Rows neither trained nor stopped on (they are still scored).
+
+    Returns
+    -------
+    train, stop, scored : ndarray of int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fold, stop_fold = np.array([0, 0, 1, 1, 2, 2]), np.array([-1, 1, -1, 2, -1, 0])
+    >>> [rows.tolist() for rows in fold_rows(fold, stop_fold, 0)]
+    [[2, 3, 4], [5], [0, 1]]
+    """
+    kept = np.ones(len(fold), dtype=bool) if exclude is None else ~np.asarray(exclude, dtype=bool)
+    train = np.flatnonzero((fold != f) & (stop_fold != f) & kept)
+    stop = np.flatnonzero((stop_fold == f) & kept)
+    return train, stop, np.flatnonzero(fold == f)
 
 
 def out_of_fold(proba, fold, n_settings, n_copies, n_folds):

@@ -17,7 +17,7 @@ import inspect
 import numpy as np
 from scipy import sparse
 
-from ._layout import stopping_folds
+from ._layout import fold_rows
 
 __all__ = ["TREE_WEIGHTS", "TreeMembers", "choose_tree_weight", "combine", "require_lightgbm"]
 
@@ -82,27 +82,28 @@ class TreeMembers:
         self.categorical_columns = list(categorical_columns)
         self.seed = int(seed)
 
-    def fit(self, X, targets, sample_weight, fold, validation_fraction):
+    def fit(self, X, targets, sample_weight, fold, stop_fold, exclude=None):
         """Fit fold ``f``'s trees on the rows outside fold ``f``, stopping early on some of those.
 
-        Returns the trees' out-of-fold probabilities, ``(n_samples, n_classes)``.
+        ``stop_fold`` says which fold's trees stop on each row
+        (:func:`~sklearn_gce._layout.stopping_folds`); rows of ``exclude``
+        (bool) are neither trained nor stopped on, but scored. Returns the
+        trees' out-of-fold probabilities, ``(n_samples, n_classes)``.
         """
         lightgbm = require_lightgbm()
         X = _as_lightgbm_input(X)
         targets = np.asarray(targets)
         weight = np.asarray(sample_weight, dtype=np.float64)
-        n_folds = int(fold.max()) + 1
-        stop_fold = stopping_folds(fold, targets, validation_fraction, self.seed)
         categorical = self.categorical_columns or "auto"
         self.models_, oof = [], np.zeros((len(targets), self.n_classes))
-        for f in range(n_folds):
-            train = np.flatnonzero((fold != f) & (stop_fold != f))
+        for f in range(int(fold.max()) + 1):
+            train, stop, scored = fold_rows(fold, stop_fold, f, exclude)
             classes = np.unique(targets[train])
             if len(classes) < 2:
                 model = _Prior(classes[0])
             else:
                 # stopping rows of a class the trees never train on cannot be scored: left out
-                stop = np.flatnonzero((stop_fold == f) & np.isin(targets, classes))
+                stop = stop[np.isin(targets[stop], classes)]
                 model = lightgbm.LGBMClassifier(**_LGBM_OPTIONS, random_state=self.seed)
                 options = {"sample_weight": weight[train], "categorical_feature": categorical}
                 if len(stop):
@@ -112,7 +113,6 @@ class TreeMembers:
                     model.set_params(n_estimators=_ROUNDS_WITHOUT_STOPPING_ROWS)
                 model.fit(X[train], targets[train], **options)
             self.models_.append(model)
-            scored = np.flatnonzero(fold == f)
             if len(scored):
                 oof[scored] = self._model_proba(model, X[scored])
         return oof
@@ -138,26 +138,29 @@ def combine(tree_proba, network_proba, weight):
     return (weight * tree_proba + (1 - weight) * network_proba).astype(network_proba.dtype)
 
 
-def choose_tree_weight(tree_oof, network_oof, targets, sample_weight, weights=TREE_WEIGHTS):
-    """The weight of ``weights`` whose combination predicts the given labels best out of fold.
+def choose_tree_weight(tree_oofs, network_oof, targets, sample_weight, weights=TREE_WEIGHTS):
+    """The trees and weight whose combination with the networks predicts the given labels best out of fold.
 
-    Accuracy is weighted by ``sample_weight``; a tie goes to the first
-    (smallest) weight. Returns ``(weight, scores)``, the scores in the order
-    of ``weights``.
+    ``tree_oofs`` holds one or more candidate trees' out-of-fold
+    probabilities (the trees on every row, then the trees refitted without
+    the flagged rows). Accuracy is weighted by ``sample_weight``; a tie goes
+    to the earlier candidate, then to the smaller weight. Returns
+    ``(candidate, weight, scores)``, ``scores`` of shape ``(len(tree_oofs),
+    len(weights))``.
 
     Examples
     --------
     >>> import numpy as np
     >>> trees = np.array([[0.3, 0.7], [0.2, 0.8]])  # right on the second row only
     >>> networks = np.array([[0.9, 0.1], [0.9, 0.1]])  # right on the first row only
-    >>> w, scores = choose_tree_weight(trees, networks, np.array([0, 1]), np.array([1.0, 3.0]))
-    >>> w, scores.tolist()
-    (0.75, [0.25, 0.25, 0.25, 0.75, 0.75])
+    >>> candidate, w, scores = choose_tree_weight([trees], networks, np.array([0, 1]), np.array([1.0, 3.0]))
+    >>> candidate, w, scores.tolist()
+    (0, 0.75, [[0.25, 0.25, 0.25, 0.75, 0.75]])
     """
     targets = np.asarray(targets)
     sample_weight = np.asarray(sample_weight, dtype=np.float64)
-    scores = np.array([
+    scores = np.array([[
         ((combine(tree_oof, network_oof, w).argmax(1) == targets) * sample_weight).sum() / sample_weight.sum()
-        for w in weights
-    ])
-    return float(weights[int(np.argmax(scores))]), scores
+        for w in weights] for tree_oof in tree_oofs])
+    candidate, best = np.unravel_index(int(np.argmax(scores)), scores.shape)  # the first maximum, row-major
+    return int(candidate), float(weights[best]), scores
