@@ -424,16 +424,18 @@ class LightGBMES(ClassifierMixin, BaseEstimator):
     seeded; a stratified ``validation_fraction`` of the (noisy) training
     rows is held out, as the networks' early stopping does, and training
     stops when its multi-class log loss has not improved for
-    ``stopping_rounds`` rounds; prediction uses the best round.
+    ``stopping_rounds`` rounds; prediction uses the best round. ``q``: the
+    same with the Lq loss (``sklearn_gce.trees.GCELGBMClassifier``).
     """
 
     def __init__(self, n_estimators=5000, validation_fraction=0.1, stopping_rounds=50,
-                 random_state=None, n_jobs=1):
+                 random_state=None, n_jobs=1, q=None):
         self.n_estimators = n_estimators
         self.validation_fraction = validation_fraction
         self.stopping_rounds = stopping_rounds
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.q = q
 
     def fit(self, X, y):
         import lightgbm as lgb
@@ -446,8 +448,13 @@ class LightGBMES(ClassifierMixin, BaseEstimator):
         except ValueError:  # a class with one row
             X_fit, X_val, y_fit, y_val = train_test_split(
                 X, y_enc, test_size=self.validation_fraction, random_state=self.random_state)
-        self.model_ = lgb.LGBMClassifier(n_estimators=self.n_estimators, random_state=self.random_state,
-                                         n_jobs=self.n_jobs, verbose=-1)
+        options = dict(n_estimators=self.n_estimators, random_state=self.random_state, n_jobs=self.n_jobs, verbose=-1)
+        if self.q is None:
+            self.model_ = lgb.LGBMClassifier(**options)
+        else:
+            from sklearn_gce.trees import GCELGBMClassifier
+
+            self.model_ = GCELGBMClassifier(q=self.q, **options)
         self.model_.fit(X_fit, y_fit, eval_set=[(X_val, y_val)],
                         callbacks=[lgb.early_stopping(self.stopping_rounds, verbose=False)])
         self.n_iter_ = self.model_.best_iteration_

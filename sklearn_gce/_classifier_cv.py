@@ -103,7 +103,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         (see :ref:`one_pass`).
     tree_members : {'lightgbm'} or None, default=None
         With ``cv``: after the networks are trained and chosen, one
-        ``lightgbm.LGBMClassifier`` (cross entropy; learning rate 0.05, up to
+        ``lightgbm.LGBMClassifier`` (cross entropy; learning rate 0.1, up to
         2000 trees, early stopping with patience 50) per fold ``f``, trained
         on the encoded rows outside fold ``f`` with the sample weights; it
         stops early (whatever ``early_stopping`` says) on

@@ -24,8 +24,8 @@ __all__ = ["TREE_WEIGHTS", "TreeMembers", "choose_tree_weight", "combine", "requ
 # The convex weights of the trees tried out of fold, ascending: a tie goes to the first, the fewer trees.
 TREE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
-# LightGBM's settings for a careful peer: small steps, many of them, stopped early on held-out rows.
-_LGBM_OPTIONS = {"learning_rate": 0.05, "n_estimators": 2000, "n_jobs": 1, "verbose": -1}
+# LightGBM's settings for a careful peer: its default steps, many of them, stopped early on held-out rows.
+_LGBM_OPTIONS = {"learning_rate": 0.1, "n_estimators": 2000, "n_jobs": 1, "verbose": -1}
 _PATIENCE = 50
 _ROUNDS_WITHOUT_STOPPING_ROWS = 100  # a fold with no stopping rows (a tiny table) trains this many rounds
 
