@@ -23,7 +23,7 @@ flipped (its noise mask, ``y_noisy != y``):
   fits; flags ``cleanlab.filter.find_label_issues(labels, pred_probs,
   n_jobs=1)``, score ``cleanlab.rank.get_label_quality_scores`` (its default,
   self-confidence, as the one-pass score);
-* ``truncated``: ``GCEClassifier(loss='truncated', random_state=seed).label_issues_``,
+* ``truncated``: ``GCEClassifier(loss='truncated', random_state=seed).pruned_rows_``,
   the in-sample rows its loss prunes (no score, so no AUPRC; the rows it
   holds out for early stopping are never flagged).
 
@@ -263,7 +263,7 @@ def run_cell(cell, max_train, max_epochs, ensemble_size=None, one_pass="q0.8"):
         t0 = time.perf_counter()
         trunc = GCEClassifier(loss="truncated", random_state=seed, **epochs).fit(X_tr, y_noisy)
         seconds = time.perf_counter() - t0
-        rows.append({**base, "detector": TRUNCATED, **_scores(flipped, trunc.label_issues_, None),
+        rows.append({**base, "detector": TRUNCATED, **_scores(flipped, trunc.pruned_rows_, None),
                      "fit_seconds": seconds, "test_accuracy": float(np.mean(trunc.predict(X_te) == y_te)),
                      "epochs": len(trunc.history_)})
         # the default fit on every training row: accuracy and time only
@@ -372,7 +372,7 @@ def report(df, skipped, args, wall, command):
         f"Detectors: `one-pass` = `{_one_pass_call(args)}` (flags `label_issues_`, "
         "score `label_quality_`); `CL(LogReg)`, `CL(HistGB)` (early stopping), `CL(5x GCE)` (five default "
         "`GCEClassifier` fits) = cleanlab `find_label_issues` / `get_label_quality_scores` on 5-fold out-of-fold "
-        "probabilities; `truncated` = `GCEClassifier(loss='truncated').label_issues_` (in-sample; rows it holds "
+        "probabilities; `truncated` = `GCEClassifier(loss='truncated').pruned_rows_` (in-sample; rows it holds "
         "out for early stopping are never flagged; no score).",
         "",
         "## Summary",

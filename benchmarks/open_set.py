@@ -33,7 +33,7 @@ classes, and the rows of the held-out classes are the *outside* rows.
   ``HistGradientBoostingClassifier(early_stopping=True)`` and cleanlab's
   ``CleanLearning`` around that HistGradientBoostingClassifier (5 folds).
 * what is recorded per fit: accuracy on the clean test rows, fit time, and,
-  for the truncated loss, its flags (``label_issues_``) against the replaced
+  for the truncated loss, its flags (``pruned_rows_``) against the replaced
   rows: precision (share of the flagged rows that are outside rows) and
   recall (share of the outside rows among the training rows that were
   flagged; the rows the fit holds out for early stopping are never flagged,
@@ -85,7 +85,7 @@ HELD_OUT = {
 }
 RATES = [0.0, 0.2, 0.4]
 LABELS = ["kept", "nearest"]  # LabelNoiseInjector's outside_label
-FLAGGING = {"GCE (truncated)": "label_issues_", "CL(HistGB)": "label_issues_df"}
+FLAGGING = {"GCE (truncated)": "pruned_rows_", "CL(HistGB)": "label_issues_df"}
 
 
 class HoldOut(Callback):
@@ -161,7 +161,7 @@ def _flags(method, est):
         for _, cb in getattr(est, "callbacks_", []):
             if isinstance(cb, HoldOut):
                 held = cb.rows_
-        return np.asarray(est.label_issues_, dtype=bool), held
+        return np.asarray(est.pruned_rows_, dtype=bool), held
     if method == "CL(HistGB)":
         return est.label_issues_df["is_label_issue"].to_numpy(dtype=bool), None
     return None, None
@@ -316,7 +316,7 @@ def report(df, out, command, wall):
     if len(flags):
         lines += [
             "## Are the outside rows found?", "",
-            "Rows flagged by the truncated loss (`label_issues_`: the training rows it prunes "
+            "Rows flagged by the truncated loss (`pruned_rows_`: the training rows it prunes "
             "under the kept network) and by CleanLearning (its `label_issues_df`), against the "
             "replaced rows. Precision: share of the flagged rows that are outside rows; recall: "
             "share of the outside rows flagged, among the rows the fit trained on (the rows "

@@ -351,7 +351,7 @@ def run(args):
         clf.fit(X_train, y_noisy)
         minutes = (time.perf_counter() - start) / 60
         accs = [r["test_acc"] for r in clf.history if "test_acc" in r]
-        pruned = clf.label_issues_
+        pruned = clf.pruned_rows_
         rows.append(
             {
                 "loss": loss,

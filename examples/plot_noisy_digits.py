@@ -33,7 +33,7 @@ for seed in SEEDS:
         row = {"seed": seed, "loss": loss, "clean test accuracy": clf.score(X_test, y_test)}
         if loss == "truncated":
             # How well the pruned rows match the labels the injector really flipped.
-            found = clf.label_issues_
+            found = clf.pruned_rows_
             row["pruned precision"] = injector.noise_mask_[found].mean()
             row["pruned recall"] = found[injector.noise_mask_].mean()
         rows.append(row)

@@ -23,7 +23,7 @@ class AcceleratedGCEClassifier(AccelerateMixin, GCEClassifier):
     per-sample state of all rows (sample weights, the truncated loss's
     keep-weights). Validation, the truncated loss's re-weighting and
     ``predict`` run over every row in every process: the early-stopping
-    decision, the keep-weights and ``label_issues_`` are then the same
+    decision, the keep-weights and ``pruned_rows_`` are then the same
     everywhere, and no process waits on another that stopped. They are the
     cheap part of training; the gradient steps are what is shared out.
 

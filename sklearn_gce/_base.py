@@ -16,6 +16,7 @@ a skorch upgrade breaks one file at most.
 
 import copy
 import threading
+import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 
@@ -360,6 +361,30 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
             caller_name=type(self).__name__,
         )
         check_device(self.__dict__.get("device", "auto"))
+
+    # ------------------------------------------------------------ the flags
+    @property
+    def label_issues_(self):
+        """The rows whose labels are suspected wrong, found out of fold; see :ref:`label_issues`.
+
+        Set by ``GCEClassifierCV`` with ``cv``. Elsewhere, the former name
+        of ``pruned_rows_`` (the rows the truncated loss prunes, in sample),
+        with a ``FutureWarning``; it goes in 0.5.
+        """
+        if "label_issues_" in self.__dict__:
+            return self.__dict__["label_issues_"]
+        if "pruned_rows_" in self.__dict__:
+            warnings.warn(
+                f"{type(self).__name__}.label_issues_ is renamed pruned_rows_ (the rows the truncated loss "
+                "prunes, in sample; all False for other losses) and goes in 0.5. For label issues found "
+                "out of fold, use GCEClassifierCV's label_issues_ or sklearn_gce.find_label_issues.",
+                FutureWarning, stacklevel=2)
+            return self.pruned_rows_
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute 'label_issues_'")
+
+    @label_issues_.setter
+    def label_issues_(self, value):
+        self.__dict__["label_issues_"] = value  # a fitted attribute as any: kept on error, pickled
 
     # ------------------------------------------------------- data of a call
     @contextmanager

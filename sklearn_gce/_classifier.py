@@ -25,7 +25,7 @@ class GCEClassifier(BaseGCEClassifier):
 
     One network trained with a loss that tolerates wrong labels: the Lq loss
     ``(1 - p_y**q) / q`` (Zhang & Sabuncu, 2018) or its truncated variant,
-    which also flags the rows it believes mislabelled (``label_issues_``).
+    which also flags the rows it believes mislabelled (``pruned_rows_``).
     Use it for images, text, a torch module of your own or ``partial_fit``.
     On a table, :class:`~sklearn_gce.GCEClassifierCV` is more accurate, and
     :func:`~sklearn_gce.find_label_issues` says which labels are wrong; see the
@@ -135,12 +135,13 @@ class GCEClassifier(BaseGCEClassifier):
         Column names, when ``X`` was a DataFrame with string column names.
     encoder_ : TabularEncoder or None
         The encoder fitted on a DataFrame ``X``; ``None`` for arrays.
-    label_issues_ : ndarray of bool, shape (n_samples,)
+    pruned_rows_ : ndarray of bool, shape (n_samples,)
         With ``loss='truncated'``: the training rows it prunes under the
         kept network, those whose label gets a probability of at most ``k``.
         In sample, and never the rows held out for early stopping; all
-        ``False`` for other losses. For an out-of-fold score of every row,
-        use :func:`~sklearn_gce.find_label_issues` (see :ref:`label_issues`).
+        ``False`` for other losses (``label_issues_`` before 0.4, deprecated).
+        For an out-of-fold score of every row, use
+        :func:`~sklearn_gce.find_label_issues` (see :ref:`label_issues`).
     transition_matrix_ : ndarray of shape (n_classes, n_classes)
         With ``noise_correction``: the estimated probability ``T[i, j]``
         that a row of class ``classes_[i]`` is labelled ``classes_[j]``.
@@ -292,7 +293,7 @@ class GCEClassifier(BaseGCEClassifier):
             self._skorch_loop(data)
             if has_additive_model(self.module_) and not hasattr(self, "network_choice_"):
                 self._predict_with("mean")  # trained together: no hold-out to choose on
-        self.label_issues_ = self._pruned_rows(data)
+        self.pruned_rows_ = self._pruned_rows(data)
 
     def _train_mlp_then_additive(self, data):
         """Train the MLP, then the additive model, each with its own early stopping; then choose.

@@ -216,10 +216,12 @@ class GCEClassifierCV(BaseGCEClassifier):
         With ``cv``: a score in ``[0, 1]`` per training row, low where the
         label is likely wrong (see ``label_quality``).
     label_issues_ : ndarray of bool, shape (n_samples,)
-        The suspected label errors. With ``cv``: found by confident learning
+        With ``cv``: the suspected label errors, found by confident learning
         (cleanlab's ``find_label_issues``) on ``oof_proba_``, every row
-        included. Without: the rows flagged by most truncated members of the
-        chosen setting (none for other losses).
+        included. Without ``cv``, the deprecated name of ``pruned_rows_``.
+    pruned_rows_ : ndarray of bool, shape (n_samples,)
+        Without ``cv``: the rows pruned by most truncated members of the
+        chosen setting, in sample (none for other losses).
     label_report_ : pandas.DataFrame
         With ``cv``: one row per training row, most doubtful first, indexed
         by the DataFrame's own index (positions for arrays): ``row``
@@ -376,8 +378,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         if self.tree_members is not None:
             self._check_tree_members(X)
         with self._fitted_state_kept_on_error():
-            for name in ("tree_members_", "tree_oof_proba_", "tree_weight_scores_"):
-                self.__dict__.pop(name, None)  # a refit without trees keeps none
+            for name in ("tree_members_", "tree_oof_proba_", "tree_weight_scores_", "label_issues_", "pruned_rows_"):
+                self.__dict__.pop(name, None)  # a refit keeps none of another configuration's
             layout = self._layout()
             X, y = self._validate_inputs(X, y, reset=not warm)
             targets = self._encode_labels(y, reset=not warm)
@@ -552,7 +554,7 @@ class GCEClassifierCV(BaseGCEClassifier):
             return
         flagged = [m for m in ensemble if self.members_[m]["loss"] == "truncated"] if self.ensemble else chosen
         votes = issues[:, flagged].sum(1) if len(flagged) else np.zeros(len(issues))
-        self.label_issues_ = votes * 2 > max(len(flagged), 1)
+        self.pruned_rows_ = votes * 2 > max(len(flagged), 1)
 
     def _set_label_quality(self, oof_proba, targets):
         """``oof_proba_``, and from it ``label_quality_``, ``label_issues_`` and ``label_report_`` (cleanlab)."""

@@ -358,7 +358,7 @@ def _demo(args):
             results.append({
                 "name": name, "loss": loss, "curve": curve,
                 "accuracy": model.score(X_test, y_test),
-                "issues": clf.label_issues_, "noise_mask": noise.noise_mask_,
+                "issues": clf.pruned_rows_, "noise_mask": noise.noise_mask_,
             })
     elapsed = time.perf_counter() - start
 
@@ -380,7 +380,7 @@ def _demo(args):
         [_demo_row(r) for r in results],
     )
     print("\nbest (epoch): the highest clean-test accuracy along training, in hindsight.\n"
-          "pruned: training rows that truncated GCE flagged as mislabelled (label_issues_);\n"
+          "pruned: training rows that truncated GCE flagged as mislabelled (pruned_rows_);\n"
           "precision and recall: how many of them were truly flipped, and how many of the\n"
           "flipped rows they caught.")
     path = _plot_demo(results, out_dir / "demo.png", args)

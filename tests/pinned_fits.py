@@ -108,7 +108,8 @@ def predictions(estimator, X_train, y_train, X_test):
     with _one_thread():
         estimator.fit(X_train, y_train)
         out = {"proba": estimator.predict_proba(X_test),
-               "label_issues": np.asarray(estimator.label_issues_)}
+               "label_issues": np.asarray(estimator.pruned_rows_ if hasattr(estimator, "pruned_rows_")
+                                          else estimator.label_issues_)}
         if hasattr(estimator, "cv_results_"):
             out["holdout_score"] = np.asarray(estimator.cv_results_["holdout_score"])
         if hasattr(estimator, "oof_proba_"):

@@ -88,7 +88,7 @@ def test_pickle_round_trip_keeps_predictions(small):
     clone = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(clone.predict_proba(X), clf.predict_proba(X))
     assert clone.get_params()["device"] == "auto"
-    np.testing.assert_array_equal(clone.label_issues_, clf.label_issues_)
+    np.testing.assert_array_equal(clone.pruned_rows_, clf.pruned_rows_)
 
 
 def test_device_auto_is_stored_and_resolved():
@@ -235,7 +235,7 @@ def test_truncated_loss_prunes_the_mislabelled_rows(noisy_digits):
     clf = GCEClassifier(
         loss="truncated", max_epochs=40, prune_start=0.33, prune_every=0.1, early_stopping=False, random_state=0
     ).fit(X, y_noisy)
-    issues = clf.label_issues_
+    issues = clf.pruned_rows_
     assert issues.shape == (len(y_noisy),)
     precision = flipped[issues].mean()
     recall = issues[flipped].mean()
@@ -244,7 +244,28 @@ def test_truncated_loss_prunes_the_mislabelled_rows(noisy_digits):
     # prune_start=0.33, prune_every=0.1 of 40 epochs: epochs 13, 17, ..., 37. The flags are the
     # rows the final network prunes, three epochs after the last step: nearly the same count.
     assert len(pruned) == 7 and abs(pruned[-1] - issues.sum()) <= 0.01 * len(y_noisy)
-    assert not GCEClassifier(loss="gce", max_epochs=2).fit(X, y_noisy).label_issues_.any()
+    assert not GCEClassifier(loss="gce", max_epochs=2).fit(X, y_noisy).pruned_rows_.any()
+
+
+def test_label_issues_is_the_deprecated_name_of_the_pruned_rows_and_the_bags_own_stays(small):
+    import warnings
+
+    from sklearn_gce import GCEClassifierCV
+
+    X, y = small
+    clf = GCEClassifier(loss="truncated", **FAST)
+    assert not hasattr(clf, "label_issues_") and not hasattr(clf, "pruned_rows_")
+    clf.fit(X, y)
+    with pytest.warns(FutureWarning, match="renamed pruned_rows_"):
+        np.testing.assert_array_equal(clf.label_issues_, clf.pruned_rows_)
+    bag = GCEClassifierCV(qs=(0.8,), max_epochs=2, noise_correction=None, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # out of fold: the name of what it is, no warning
+        flags = pickle.loads(pickle.dumps(bag)).label_issues_
+    np.testing.assert_array_equal(flags, bag.label_issues_)
+    assert not hasattr(bag, "pruned_rows_")
+    bag.set_params(cv=None).fit(X, y)  # a refit without cv: the old flags go, the pruned rows come
+    assert "label_issues_" not in vars(bag) and bag.pruned_rows_.shape == (len(y),)
 
 
 def test_early_stopping_holds_out_rows_and_restores_the_best_epoch(noisy_digits):

@@ -79,7 +79,7 @@ def test_forward_correction_composes_with_the_truncated_loss_and_refuses_partial
     X, y = digits
     clf = GCEClassifier(loss="truncated", noise_correction="forward", prune_start=2, max_epochs=4, random_state=0)
     clf.fit(X[:600], y[:600])
-    assert clf.label_issues_.shape == (600,) and isinstance(clf.criterion_, ForwardCorrectedLoss)
+    assert clf.pruned_rows_.shape == (600,) and isinstance(clf.criterion_, ForwardCorrectedLoss)
     clf.partial_fit(X[600:700], y[600:700])  # keeps the estimate of fit
     with pytest.raises(ValueError, match="call fit once before partial_fit"):
         GCEClassifier(noise_correction="forward").partial_fit(X[:100], y[:100], classes=np.arange(10))

@@ -214,7 +214,7 @@ def test_without_cv_nothing_changes_and_the_truncated_flags_keep_their_meaning(d
     clf = GCEClassifierCV(qs=(0.7,), losses=("truncated",), prune_start=3, prune_every=3, max_epochs=10,
                           random_state=0, cv=None).fit(X[:500], y_noisy)
     assert not hasattr(clf, "oof_proba_") and not hasattr(clf, "fold_") and "oof_score" not in clf.cv_results_
-    assert clf.label_issues_.sum() > 0 and "fold" not in clf.members_[0]
+    assert clf.pruned_rows_.sum() > 0 and "fold" not in clf.members_[0]
 
 
 def test_folds_stay_out_of_fold_shared_trunks_refused_and_warm_fits_keep_their_folds(digits):

@@ -307,7 +307,7 @@ def test_label_issues_per_member(fitted, noisy_digits):
     assert issues[:, 2].any() and issues[:, 3].any()
     # what they flag is mostly label errors (40% of rows are flipped)
     assert flipped[issues[:, 2]].mean() > 0.6
-    assert clf.label_issues_.shape == (len(flipped),)
+    assert clf.pruned_rows_.shape == (len(flipped),)
     assert np.array_equal(clf.cv_results_["n_label_issues"], issues.sum(0))
 
 
@@ -390,9 +390,9 @@ def test_a_member_trains_exactly_as_a_fit_of_its_own(digits, loss):
     member = GCEClassifierCV(qs=(0.7,), losses=(loss,), **kw, cv=None).fit(X, y)
     assert len(member.history) == len(alone.history)
     np.testing.assert_allclose(member.predict_proba(X), alone.predict_proba(X), atol=1e-5)
-    np.testing.assert_array_equal(member.label_issues_, alone.label_issues_)
+    np.testing.assert_array_equal(member.pruned_rows_, alone.pruned_rows_)
     if loss == "truncated":  # pruned some rows, not all
-        assert 0 < alone.label_issues_.sum() < len(y) / 2
+        assert 0 < alone.pruned_rows_.sum() < len(y) / 2
 
 
 @pytest.mark.parametrize("params, message", [

@@ -113,7 +113,7 @@ def test_accelerate_on_the_cpu_trains_the_same_kind_of_model(data):
     accelerated = AcceleratedGCEClassifier(
         accelerator=accelerate.Accelerator(cpu=True), callbacks__print_log__sink=print, **params
     ).fit(X, y)
-    assert accelerated.label_issues_.shape == plain.label_issues_.shape
+    assert accelerated.pruned_rows_.shape == plain.pruned_rows_.shape
     assert "n_pruned" in accelerated.history[2] and "valid_acc" in accelerated.history[-1]
     assert abs(accelerated.score(X, y) - plain.score(X, y)) < 0.05
     clone = pickle.loads(pickle.dumps(accelerated))
@@ -136,7 +136,7 @@ clf = AcceleratedGCEClassifier(
 ).fit(X, y)
 np.savez(
     f"{sys.argv[1]}/rank{accelerator.process_index}.npz",
-    issues=clf.label_issues_, proba=clf.predict_proba(X), epochs=len(clf.history),
+    issues=clf.pruned_rows_, proba=clf.predict_proba(X), epochs=len(clf.history),
     train_batches=clf.history[-1, "train_batch_count"],
     n_pruned=[row["n_pruned"] for row in clf.history if "n_pruned" in row],
 )

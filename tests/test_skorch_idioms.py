@@ -131,7 +131,7 @@ def test_partial_fit_keeps_the_pruning_schedule_across_calls(digits):
     pruned_at = [row["epoch"] for row in clf.history if "n_pruned" in row]
     # Epoch 2 by the schedule; epoch 3 because a new chunk starts past prune_start.
     assert pruned_at == [2, 3]
-    assert clf.label_issues_.shape == (len(X) - 900,)
+    assert clf.pruned_rows_.shape == (len(X) - 900,)
 
 
 def test_warm_start_with_other_classes_or_features_is_refused(small):
@@ -159,7 +159,7 @@ def test_label_issues_are_those_of_the_model_that_is_kept(noisy_digits):
     assert best + 1 < len(history)  # early stopping restored an earlier epoch
     proba = clf.predict_proba(X)[np.arange(len(X)), y_noisy]
     flagged = proba <= k
-    issues = clf.label_issues_
+    issues = clf.pruned_rows_
     # Every flagged training row is one the kept model gives probability <= k;
     # the only others are the held-out rows, which are never flagged.
     assert not np.any(issues & ~flagged)
