@@ -12,12 +12,14 @@ symmetric 0.4, pair-flip 0.2 and instance-dependent 0.4. Seeds 0-1 are the
 tuning seeds (every choice of the tree members was made on them); seed 2
 is held out. Methods:
 
-* ``GCEClassifierCV(trees)``: ``GCEClassifierCV(tree_members='lightgbm',
-  random_state=seed)``; ``GCEClassifierCV(qs=(0.8,), trees)``: the same
-  with one q, half the networks (what the trees' cost can buy back); ``GCEClassifierCV()``: the same fit's networks
-  alone (bit-identical to the default bag's, which they are: the trees
-  come after), its fit time the fit's minus the trees'; ``bag's trees``:
-  the same fit's trees alone (the stage chosen).
+* ``GCEClassifierCV()``: ``GCEClassifierCV(random_state=seed)`` with its
+  trees (``tree_members='lightgbm'``, what the default ``'auto'`` does on
+  these tables); from the same fit, ``networks only``: its networks alone,
+  bit-identical to ``GCEClassifierCV(tree_members=None)``'s (0.3's
+  default; the trees come after), its fit time the fit's minus the trees';
+  ``bag's trees``: the trees alone (the stage chosen); ``trees' fold
+  mean``: the bag predicting with the mean of the folds' trees instead of
+  the trees trained on every row (``tree_members_.model_``).
 * the careful peers: LightGBM stopped early on a stratified 10% of the
   noisy rows (``_benchlib.LightGBMES``), the same with the Lq loss
   (``LightGBM Lq``: ``sklearn_gce.trees.GCELGBMClassifier``, q=0.7, its
@@ -66,10 +68,9 @@ TABLES = ["digits", "storms", "chem97", "hpc", "weather", "kershaw", "diamonds",
           "diseases", "gapminder", "computers"]
 NOISES = [("none", [0.0]), ("symmetric", [0.4]), ("pairflip", [0.2]), ("instance", [0.4])]
 TUNING_SEEDS, HELD_OUT_SEEDS = (0, 1), (2,)
-BAG, NETWORKS, BAG_TREES = "GCEClassifierCV(trees)", "GCEClassifierCV()", "bag's trees"
-BAG_ONE_Q = "GCEClassifierCV(qs=(0.8,), trees)"  # half the networks: what the trees' cost can buy back
-BAGS = {"bag": {}, "bag q0.8": {"qs": (0.8,)}}
-FITTED_HERE = [*BAGS, "LightGBM", "LightGBM Lq", "CL(LightGBM)"]
+BAG, NETWORKS, BAG_TREES = "GCEClassifierCV()", "networks only", "bag's trees"
+BAG_FOLD_MEAN = "trees' fold mean"  # the bag predicting with the mean of the folds' trees, not model_
+FITTED_HERE = ["bag", "LightGBM", "LightGBM Lq", "CL(LightGBM)"]
 READ_OR_FITTED = ["HistGB", "HistGB ES", "CL(HistGB ES)", "LogReg"]
 PEERS = ["LogReg", "HistGB", "HistGB ES", "LightGBM", "CL(HistGB ES)", "CL(LightGBM)"]
 TREES = ["HistGB", "HistGB ES", "LightGBM"]
@@ -91,10 +92,10 @@ def _task(dataset, noise, rate, seed, method):
     X_tr, X_te, y_tr, y_te = B.split_and_preprocess(ds, seed)
     y_noisy, realised = B.inject(noise, rate, y_tr, seed, ds.n_classes, X=X_tr)
     cell = dict(dataset=dataset, noise=noise, rate=rate, seed=seed, realised_rate=realised)
-    if method not in BAGS:
+    if method != "bag":
         acc, fit_s = B.fit_score(lambda: _make(method, seed), X_tr, y_noisy, X_te, y_te)
         return [dict(cell, method=method, accuracy=acc, fit_seconds=fit_s)]
-    clf = GCEClassifierCV(tree_members="lightgbm", random_state=seed, **BAGS[method])
+    clf = GCEClassifierCV(tree_members="lightgbm", random_state=seed)  # the default's trees, never skipped
     spent = {}
     fit_trees = clf._fit_tree_members
 
@@ -110,14 +111,16 @@ def _task(dataset, noise, rate, seed, method):
         clf.fit(X_tr, y_noisy)
         total = time.perf_counter() - start
         del clf.__dict__["_fit_tree_members"]
-        networks = clf.classes_[super(GCEClassifierCV, clf).predict_proba(X_te).argmax(1)]
+        network_proba = super(GCEClassifierCV, clf).predict_proba(X_te)
+        networks = clf.classes_[network_proba.argmax(1)]
         trees = clf.classes_[clf.tree_members_.predict_proba(X_te).argmax(1)]
         combined = clf.predict(X_te)
+        w = clf.best_params_["tree_weight"]
+        fold_mean = clf.classes_[(w * clf.tree_members_.fold_mean_proba(X_te) + (1 - w) * network_proba).argmax(1)]
     chosen = dict(tree_weight=clf.best_params_["tree_weight"], trees_cleaned=clf.best_params_["trees_cleaned"],
                   q=clf.best_params_.get("q"), n_flagged=int(clf.label_issues_.sum()))
-    if method != "bag":
-        return [dict(cell, method=BAG_ONE_Q, accuracy=float(np.mean(combined == y_te)), fit_seconds=total, **chosen)]
     return [dict(cell, method=BAG, accuracy=float(np.mean(combined == y_te)), fit_seconds=total, **chosen),
+            dict(cell, method=BAG_FOLD_MEAN, accuracy=float(np.mean(fold_mean == y_te)), fit_seconds=np.nan),
             dict(cell, method=NETWORKS, accuracy=float(np.mean(networks == y_te)),
                  fit_seconds=total - spent["trees"]),
             dict(cell, method=BAG_TREES, accuracy=float(np.mean(trees == y_te)), fit_seconds=spent["trees"])]
@@ -149,18 +152,15 @@ def report(df, peers_file, out, command, wall):
     rows = []
     for d in clean.index:
         best_tree = clean.loc[d, trees].astype(float).idxmax()
-        rows.append({"table": d, BAG: clean.loc[d, BAG], BAG_ONE_Q: clean.loc[d, BAG_ONE_Q] if BAG_ONE_Q in clean else np.nan,
-                     NETWORKS: clean.loc[d, NETWORKS],
+        rows.append({"table": d, BAG: clean.loc[d, BAG], NETWORKS: clean.loc[d, NETWORKS],
                      "best tree": f"{clean.loc[d, best_tree]:.2f} ({best_tree})",
-                     "gap (trees bag - best tree)": clean.loc[d, BAG] - clean.loc[d, best_tree],
-                     "gap (one q)": (clean.loc[d, BAG_ONE_Q] if BAG_ONE_Q in clean else np.nan) - clean.loc[d, best_tree],
-                     "gap before (GCEClassifierCV() - best tree)": clean.loc[d, NETWORKS] - clean.loc[d, best_tree]})
+                     "gap": clean.loc[d, BAG] - clean.loc[d, best_tree],
+                     "gap of the networks only": clean.loc[d, NETWORKS] - clean.loc[d, best_tree]})
     clean_rows = pd.DataFrame(rows)
-    within = int((clean_rows["gap (trees bag - best tree)"] >= -0.5).sum())
+    within = int((clean_rows["gap"] >= -0.5).sum())
     lines += ["## Clean labels: the gap to the best tree (all seeds)", "",
               f"Within 0.5 points of the best tree: {within} of {len(clean_rows)} tables "
-              f"(`{BAG_ONE_Q}`: {int((clean_rows['gap (one q)'] >= -0.5).sum())}; `GCEClassifierCV()` alone: "
-              f"{int((clean_rows[clean_rows.columns[-1]] >= -0.5).sum())}).", "",
+              f"(the networks only: {int((clean_rows['gap of the networks only'] >= -0.5).sum())}).", "",
               clean_rows.to_markdown(index=False, floatfmt=".2f"), ""]
 
     # noisy: against the best careful peer, tuning and held-out seeds apart
@@ -174,7 +174,7 @@ def report(df, peers_file, out, command, wall):
         peers = [m for m in PEERS if m in noisy]
         if noisy.empty or BAG not in noisy:
             continue
-        for method in [m for m in (BAG, BAG_ONE_Q, NETWORKS) if m in noisy]:
+        for method in [m for m in (BAG, BAG_FOLD_MEAN, NETWORKS) if m in noisy]:
             gap = (noisy[method] - noisy[peers].max(axis=1)).dropna()
             worst = gap.idxmin()
             summary.append({"seeds": label, "method": method, "settings": len(gap),
@@ -182,7 +182,7 @@ def report(df, peers_file, out, command, wall):
                             "more than 1.0 behind": int((gap < -1.0).sum()), "mean gap": gap.mean(),
                             "worst": f"{gap[worst]:+.2f} ({worst[0]}, {worst[1]} {worst[2]})"})
     lines += [pd.DataFrame(summary).to_markdown(index=False, floatfmt="+.2f"), ""]
-    cols = [BAG, BAG_ONE_Q, NETWORKS, BAG_TREES, *[m for m in PEERS if m in piv], "LightGBM Lq"]
+    cols = [BAG, BAG_FOLD_MEAN, NETWORKS, BAG_TREES, *[m for m in PEERS if m in piv], "LightGBM Lq"]
     table = piv[[c for c in cols if c in piv]].copy()
     table.insert(1, "gap to best peer", table[BAG] - table[[m for m in PEERS if m in table]].max(axis=1))
     lines += ["## Every setting (all seeds)", "", table.round(2).reset_index().to_markdown(index=False), ""]
@@ -200,21 +200,17 @@ def report(df, peers_file, out, command, wall):
     t = df.groupby(["dataset", "noise", "rate", "seed", "method"]).fit_seconds.first().unstack("method")
     ratios = pd.DataFrame({f"{BAG} / {NETWORKS}": t[BAG] / t[NETWORKS], f"{BAG} / LightGBM": t[BAG] / t["LightGBM"],
                            f"{NETWORKS} / LightGBM": t[NETWORKS] / t["LightGBM"]})
-    if BAG_ONE_Q in t:
-        ratios[f"{BAG_ONE_Q} / {NETWORKS}"] = t[BAG_ONE_Q] / t[NETWORKS]
     per_table = ratios.groupby(level="dataset").median()
     lines += ["## Fit time, as ratios (median per table; one thread per fit)", "",
               f"Over every fit: `{BAG}` takes {ratios.iloc[:, 0].median():.2f}x `{NETWORKS}`'s time "
               f"(range {ratios.iloc[:, 0].min():.2f}-{ratios.iloc[:, 0].max():.2f}) and "
-              f"{ratios.iloc[:, 1].median():.1f}x LightGBM's"
-              + (f"; `{BAG_ONE_Q}` {ratios.iloc[:, 3].median():.2f}x `{NETWORKS}`'s." if ratios.shape[1] > 3 else "."),
-              "",
+              f"{ratios.iloc[:, 1].median():.1f}x LightGBM's.", "",
               per_table.reset_index().to_markdown(index=False, floatfmt=".2f"), ""]
 
     # what the trees were given
-    bag = df[df.method.isin([BAG, BAG_ONE_Q])]
+    bag = df[df.method == BAG]
     if len(bag):
-        given = bag.groupby(["method", "noise"]).agg(
+        given = bag.groupby("noise").agg(
             fits=("tree_weight", "size"), mean_weight=("tree_weight", "mean"),
             weight_0=("tree_weight", lambda w: int((w == 0).sum())), weight_1=("tree_weight", lambda w: int((w == 1).sum())),
             cleaned=("trees_cleaned", lambda c: int(c.astype(bool).sum())))
@@ -266,6 +262,8 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     ap.add_argument("--tables", nargs="*", default=None)
     ap.add_argument("--seeds", nargs="*", type=int, default=None, help="default: 0 1 2")
+    ap.add_argument("--noises", nargs="*", default=None,
+                    help="noise cells instead of the four, as TYPE:RATE (e.g. none:0 symmetric:0.4)")
     ap.add_argument("--peers-from", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                          "accuracy.csv"),
                     help="accuracy.py's csv: HistGB, HistGB ES, CL(HistGB ES), LogReg read where it has the cell")
@@ -286,19 +284,21 @@ def main(argv=None):
     if args.quick:
         tables, noises, seeds = ["digits", "diamonds"], NOISES[:2], [0]
     tables, seeds = args.tables or tables, args.seeds if args.seeds is not None else seeds
+    if args.noises:
+        noises = [(n, [float(r) for r in rates.split(",")]) for n, rates in (cell.split(":") for cell in args.noises)]
     jobs, skipped = plan(tables, noises, seeds, FITTED_HERE + READ_OR_FITTED)
     rows, jobs = _read_peers(args.peers_from, jobs)
     wall_before = 0.0
     if args.resume and os.path.exists(csv_path):
         old = pd.read_csv(csv_path)
-        as_job = {BAG: "bag", NETWORKS: "bag", BAG_TREES: "bag", BAG_ONE_Q: "bag q0.8"}
+        as_job = {BAG: "bag", NETWORKS: "bag", BAG_TREES: "bag", BAG_FOLD_MEAN: "bag"}
         done = {(r.dataset, r.noise, float(r.rate), int(r.seed), as_job.get(r.method, r.method))
                 for r in old.itertuples()}
         rows = [r for r in old.to_dict("records")]
         jobs = [j for j in jobs if (j[0], j[1], float(j[2]), j[3], j[4]) not in done]
         wall_before = json.load(open(wall_path))["seconds"] if os.path.exists(wall_path) else 0.0
     # the bag first, seeds in order: the tuning seeds finish first; the quick peers fill the tail
-    jobs.sort(key=lambda j: (j[3] not in TUNING_SEEDS, j[4] not in BAGS, j[4] != "CL(HistGB ES)", j[3]))
+    jobs.sort(key=lambda j: (j[3] not in TUNING_SEEDS, j[4] != "bag", j[4] != "CL(HistGB ES)", j[3]))
     print(f"{len(jobs)} fits to run; {len(rows)} rows read or kept; {len(skipped)} cells skipped", flush=True)
 
     from joblib import Parallel, delayed

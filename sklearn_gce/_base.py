@@ -329,9 +329,13 @@ class BaseGCEClassifier(ClassifierMixin, NeuralNet):
         state["_pickle_format"] = PICKLE_FORMAT
         return state
 
+    # Parameters added since PICKLE_FORMAT was last bumped, with the value that gives what a model pickled
+    # before them does: an older pickle loads with them set so, and get_params and clone work on it.
+    _parameters_added = {}
+
     def __setstate__(self, state):
         check_pickle_format(state, type(self).__name__)
-        state = dict(state)
+        state = {**self._parameters_added, **state}
         del state["_pickle_format"]
         requested = state["device"]
         # skorch maps the saved tensors to this device (CPU when CUDA is absent).

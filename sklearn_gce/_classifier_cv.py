@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.stats import rankdata
 from sklearn.base import _fit_context
 from sklearn.model_selection import ParameterGrid, StratifiedKFold, check_cv
@@ -101,8 +102,9 @@ class GCEClassifierCV(BaseGCEClassifier):
         train on; its probabilities of fold ``f`` then owe nothing to fold
         ``f``'s labels, at a measured cost in the flags' F1 and in accuracy
         (see :ref:`one_pass`).
-    tree_members : {'lightgbm'} or None, default=None
-        With ``cv``: after the networks are trained and chosen, one
+    tree_members : {'auto', 'lightgbm'} or None, default='auto'
+        Gradient-boosted trees beside the networks (see :ref:`one_pass`).
+        After the networks are trained and chosen, one
         ``lightgbm.LGBMClassifier`` (cross entropy; learning rate 0.1, up to
         2000 trees, early stopping with patience 50) per fold ``f``, trained
         on the encoded rows outside fold ``f`` with the sample weights; it
@@ -115,11 +117,14 @@ class GCEClassifierCV(BaseGCEClassifier):
         without the rows that combination flags (confident learning inside
         the bag), kept only where its best combination scores higher out of
         fold. ``oof_proba_`` and the label scores come from the chosen
-        combination, and ``predict_proba`` is ``w`` times the mean of the
-        folds' trees plus ``1 - w`` times the networks'.
+        combination, and ``predict_proba`` is ``w`` times the probabilities
+        of trees trained on every row (kept) for the folds' mean number of
+        rounds, plus ``1 - w`` times the networks'.
         The trees are not noise-corrected: ``noise_correction`` decides on the
-        networks alone. Needs LightGBM (``pip install lightgbm``) and ``X``
-        as an array, sparse matrix or DataFrame. ``None``: networks only.
+        networks alone. ``'auto'``: trees where they apply, with ``cv`` and
+        ``X`` a DataFrame or a 2-D array or sparse matrix (not images, not a
+        torch Dataset); ``'lightgbm'``: always, an error where they cannot;
+        ``None``: networks only.
     k : float, default=0.5
         Threshold of the truncated members, as for ``GCEClassifier``.
     prune_start : int or float, default=10
@@ -181,11 +186,11 @@ class GCEClassifierCV(BaseGCEClassifier):
     ----------
     best_params_ : dict
         ``{"loss": ..., "q": ...}`` of the chosen setting (no ``q`` for a
-        loss without one); with ``tree_members`` also ``tree_weight``, the
+        loss without one); where trees were trained also ``tree_weight``, the
         trees' weight ``w``, and ``trees_cleaned``, whether the trees kept
         are the second stage's (trained without the flagged rows).
     best_score_ : float
-        Its ``holdout_score``; with ``tree_members``, the out-of-fold
+        Its ``holdout_score``; where trees were trained, the out-of-fold
         accuracy of the chosen combination.
     best_index_ : int
         Index of the chosen setting in ``cv_results_``.
@@ -199,19 +204,20 @@ class GCEClassifierCV(BaseGCEClassifier):
         the name of what it is.
     oof_proba_ : ndarray of shape (n_samples, n_classes)
         With ``cv``: each training row's probabilities from the predicting
-        members that never trained on it (with ``tree_members``, combined
+        members that never trained on it (where trees were trained, combined
         with the trees' as chosen). Columns follow ``classes_``.
     tree_oof_proba_ : ndarray of shape (n_samples, n_classes)
-        With ``tree_members``: each training row's probabilities from the
+        Where trees were trained: each training row's probabilities from the
         trees of its fold, which never trained or stopped on it.
     tree_weight_scores_ : ndarray of shape (n_stages, 5)
-        With ``tree_members``: the out-of-fold accuracy on the given labels of
+        Where trees were trained: the out-of-fold accuracy on the given labels of
         each trees' weight ``w`` in ``(0, 0.25, 0.5, 0.75, 1)``; a row per
         stage (the trees on every row; without the flagged rows, unless
         nothing or everything was flagged).
     tree_members_ : object
-        With ``tree_members``: the fitted trees, one LightGBM model per fold
-        in its ``models_``.
+        Where trees were trained: the fitted trees, one LightGBM model per fold
+        in its ``models_`` (the out-of-fold probabilities) and ``model_``,
+        trained on every row kept, which predicts.
     label_quality_ : ndarray of shape (n_samples,)
         With ``cv``: a score in ``[0, 1]`` per training row, low where the
         label is likely wrong (see ``label_quality``).
@@ -294,13 +300,15 @@ class GCEClassifierCV(BaseGCEClassifier):
         "cv": [None, Interval(Integral, 2, None, closed="left"), "cv_object"],
         "label_quality": [StrOptions({"self_confidence", "normalized_margin", "confidence_weighted_entropy"})],
         "stop_on": [StrOptions({"own_fold", "training_folds"})],
-        "tree_members": [StrOptions({"lightgbm"}), None],
+        "tree_members": [StrOptions({"auto", "lightgbm"}), None],
     }
     _own_names = {"loss": "losses", "q": "qs"}
 
+    _parameters_added = {"stop_on": "own_fold", "tree_members": None}  # since 0.3: a 0.3 model had neither
+
     def __init__(self, module=None, *, qs=(0.2, 0.8), losses=("gce",),
                  ensemble_size=1, ensemble=False, n_iter_no_change_behind=3, cv=5,
-                 label_quality="self_confidence", stop_on="own_fold", tree_members=None, **kwargs):
+                 label_quality="self_confidence", stop_on="own_fold", tree_members="auto", **kwargs):
         super().__init__(module, **kwargs)
         self.tree_members = tree_members
         self.cv = cv
@@ -375,13 +383,14 @@ class GCEClassifierCV(BaseGCEClassifier):
         """
         warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
         self._rows_index = X.index if isinstance(X, pd.DataFrame) else None  # the label report's index
-        if self.tree_members is not None:
-            self._check_tree_members(X)
+        if self.tree_members == "lightgbm":
+            self._check_tree_members(X)  # before any training
         with self._fitted_state_kept_on_error():
             for name in ("tree_members_", "tree_oof_proba_", "tree_weight_scores_", "label_issues_", "pruned_rows_"):
                 self.__dict__.pop(name, None)  # a refit keeps none of another configuration's
             layout = self._layout()
             X, y = self._validate_inputs(X, y, reset=not warm)
+            trees = self._trees_wanted(X)
             targets = self._encode_labels(y, reset=not warm)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             member_rows = None
@@ -420,13 +429,20 @@ class GCEClassifierCV(BaseGCEClassifier):
             data = self._training_data(X, y, targets, sample_weight, hold_out, n_members=layout.n_members,
                                        member_rows=member_rows)
         self._train_correcting(data, seed, targets, warm)
-        if self.tree_members is not None:  # beside the networks as finally trained and chosen
+        if trees:  # beside the networks as finally trained and chosen
             self._fit_tree_members(X, targets, check_sample_weight(sample_weight, len(targets)), seed)
         return self
 
     # --------------------------------------------------------- tree members
+    def _trees_wanted(self, X):
+        """Whether this fit trains trees, given the validated ``X``: ``'auto'`` where they apply."""
+        if self.tree_members != "auto":
+            return self.tree_members is not None
+        # cross-fitted, on a matrix of rows (a DataFrame encoded), not on images nor a torch Dataset
+        return self.cv is not None and not is_dataset(X) and (sparse.issparse(X) or getattr(X, "ndim", 0) == 2)
+
     def _check_tree_members(self, X):
-        """``tree_members`` needs ``cv``, LightGBM and ``X`` as a table or matrix (not a torch Dataset)."""
+        """``tree_members='lightgbm'`` needs ``cv``, LightGBM and ``X`` as a table or matrix (not a torch Dataset)."""
         if self.cv is None:
             raise ValueError(
                 "tree_members needs cv: the trees are cross-fitted on the networks' folds and combined "
@@ -475,7 +491,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``; rows sum to 1. With ``tree_members``:
+            Columns follow ``classes_``; rows sum to 1. Where trees were trained:
             ``w`` times the trees' mean plus ``1 - w`` times the networks',
             ``w = best_params_['tree_weight']``.
         """
@@ -668,7 +684,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         proba : ndarray of shape (n_samples, n_members, n_classes)
             Members in the order of ``members_``; ``predict_proba`` is the
             mean over the predicting members (``predicting_members_``),
-            combined with the trees' with ``tree_members``.
+            combined with the trees' where trees were trained.
         """
         check_is_fitted(self)
         return self._predict_proba(X, softmax)

@@ -64,7 +64,7 @@ class _Prior:
 
 
 class TreeMembers:
-    """One LightGBM model per fold, each trained outside its fold; out-of-fold and averaged probabilities.
+    """One LightGBM model per fold, each trained outside its fold (out-of-fold probabilities), and one on every row.
 
     Parameters
     ----------
@@ -115,7 +115,27 @@ class TreeMembers:
             self.models_.append(model)
             if len(scored):
                 oof[scored] = self._model_proba(model, X[scored])
+        self._fit_on_every_row(X, targets, weight, exclude, categorical)
         return oof
+
+    def _fit_on_every_row(self, X, targets, weight, exclude, categorical):
+        """``model_``: trees on every row kept, for the folds' mean number of rounds (what predicts).
+
+        The fold models train on about 70% of the rows; as after ``lightgbm.cv``,
+        the number of rounds they chose trains one model on all of them.
+        """
+        lightgbm = require_lightgbm()
+        rows = np.arange(len(targets)) if exclude is None else np.flatnonzero(~np.asarray(exclude, dtype=bool))
+        rounds = [model.best_iteration_ or model.n_estimators for model in self.models_
+                  if not isinstance(model, _Prior)]
+        self.n_estimators_ = max(1, int(round(np.mean(rounds)))) if rounds else _ROUNDS_WITHOUT_STOPPING_ROWS
+        classes = np.unique(targets[rows])
+        if len(classes) < 2:
+            self.model_ = _Prior(classes[0])
+            return
+        self.model_ = lightgbm.LGBMClassifier(**{**_LGBM_OPTIONS, "n_estimators": self.n_estimators_},
+                                              random_state=self.seed)
+        self.model_.fit(X[rows], targets[rows], sample_weight=weight[rows], categorical_feature=categorical)
 
     def _model_proba(self, model, X):
         """A fold's model's probabilities, with a column for every class (0 for those it never saw)."""
@@ -124,7 +144,11 @@ class TreeMembers:
         return proba
 
     def predict_proba(self, X):
-        """The mean over the folds' models of their probabilities, ``(n_samples, n_classes)``."""
+        """The probabilities of the trees trained on every row kept (``model_``), ``(n_samples, n_classes)``."""
+        return self._model_proba(self.model_, _as_lightgbm_input(X))
+
+    def fold_mean_proba(self, X):
+        """The mean over the folds' models of their probabilities (what ``predict_proba`` gave before ``model_``)."""
         X = _as_lightgbm_input(X)
         return np.mean([self._model_proba(model, X) for model in self.models_], axis=0)
 

@@ -223,7 +223,7 @@ def test_the_one_pass_grid_corrects_directed_noise_from_out_of_fold_probabilitie
     from sklearn_gce._correction import MeanWithUncorrected
 
     X, y_noisy, T, X_test, y_test = pairflip_digits
-    params = dict(qs=(0.9,), losses=("gce",), max_epochs=15, random_state=0, cv=3)
+    params = dict(qs=(0.9,), losses=("gce",), max_epochs=15, random_state=0, cv=3, tree_members=None)
     auto = GCEClassifierCV(**params).fit(X, y_noisy)  # 'auto' is the default here too
     plain = GCEClassifierCV(noise_correction=None, **params).fit(X, y_noisy)
     # estimated from members that never trained on the rows: the direction is found

@@ -14,13 +14,14 @@ from sklearn_gce import GCEClassifierCV, LabelNoiseInjector
 from sklearn_gce._layout import FoldMask, MemberLayout
 from sklearn_gce._rows import SampleState
 
-FAST = dict(qs=(0.8,), losses=("gce",), max_epochs=15, random_state=0)
+FAST = dict(qs=(0.8,), losses=("gce",), max_epochs=15, random_state=0, tree_members=None)  # the networks alone
 
 
 @pytest.fixture(scope="module")
 def noisy_fit(noisy_digits):
     X, y_noisy, flip, X_test, y_test = noisy_digits
-    return GCEClassifierCV(cv=4, qs=(0.5, 1.0), losses=("gce", "ce"), max_epochs=25, random_state=0).fit(X, y_noisy)
+    return GCEClassifierCV(cv=4, qs=(0.5, 1.0), losses=("gce", "ce"), max_epochs=25, random_state=0,
+                           tree_members=None).fit(X, y_noisy)
 
 
 def test_the_default_is_a_bag_of_two_q_chosen_out_of_fold(digits):
@@ -34,12 +35,20 @@ def test_the_default_is_a_bag_of_two_q_chosen_out_of_fold(digits):
     scores = clf.cv_results_["oof_score"]
     np.testing.assert_array_equal(clf.cv_results_["holdout_score"], scores)  # its first name, kept
     chosen = int(np.argmax(scores))
-    assert clf.best_params_ == {"loss": "gce", "q": (0.2, 0.8)[chosen]}
+    networks = GCEClassifierCV(max_epochs=6, random_state=0, tree_members=None).fit(X, y)  # the same networks
+    assert networks.best_params_ == {"loss": "gce", "q": (0.2, 0.8)[chosen]}
     np.testing.assert_array_equal(clf.predicting_members_, np.arange(5) + 5 * chosen)
-    oof_correct = clf.oof_proba_.argmax(1) == np.searchsorted(clf.classes_, y)
+    oof_correct = networks.oof_proba_.argmax(1) == np.searchsorted(clf.classes_, y)
     assert scores[chosen] == pytest.approx(oof_correct.mean())
     members = clf.predict_member_proba(X[:50])
-    np.testing.assert_allclose(clf.predict_proba(X[:50]), members[:, clf.predicting_members_].mean(1), atol=1e-6)
+    np.testing.assert_allclose(networks.predict_proba(X[:50]), members[:, clf.predicting_members_].mean(1),
+                               atol=1e-6)
+    # trees beside them (a matrix of rows, cross-fitted: tree_members='auto'), weighted as chosen out of fold
+    assert {"tree_weight", "trees_cleaned"} <= set(clf.best_params_)
+    w = clf.best_params_["tree_weight"]
+    trees = clf.tree_members_.predict_proba(X[:50])
+    np.testing.assert_allclose(clf.predict_proba(X[:50]), w * trees + (1 - w) * networks.predict_proba(X[:50]),
+                               atol=1e-6)
     assert clf.label_quality_.shape == (500,) and clf.label_issues_.dtype == bool
 
 
@@ -84,7 +93,7 @@ def test_a_members_own_fold_labels_change_nothing_of_it(digits):
     # folds that do not depend on the labels (stratified ones would move with them)
     params = dict(cv=KFold(4, shuffle=True, random_state=0), qs=(0.8,), losses=("gce",), max_epochs=12,
                   n_iter_no_change=2, noise_correction=None, batch_size=50, lr=0.01, random_state=0,
-                  stop_on="training_folds")
+                  stop_on="training_folds", tree_members=None)
     clf = GCEClassifierCV(**params).fit(X, y)
     fold0 = clf.fold_ == 0
     y_changed = np.where(fold0, (y + 1) % 10, y)

@@ -56,10 +56,21 @@ def test_the_rows_excluded_are_neither_trained_nor_stopped_on(digits):
     stop_fold = stopping_folds(fold, y, 0.2, seed=0)
     exclude = np.arange(len(y)) % 3 == 0
     changed = np.where(exclude, (y + 3) % 10, y)  # only excluded rows' labels change
-    oof = TreeMembers(10, seed=0).fit(X, y, np.ones(len(y)), fold, stop_fold, exclude=exclude)
-    again = TreeMembers(10, seed=0).fit(X, changed, np.ones(len(y)), fold, stop_fold, exclude=exclude)
-    np.testing.assert_array_equal(again, oof)
+    trees, again = TreeMembers(10, seed=0), TreeMembers(10, seed=0)
+    oof = trees.fit(X, y, np.ones(len(y)), fold, stop_fold, exclude=exclude)
+    np.testing.assert_array_equal(again.fit(X, changed, np.ones(len(y)), fold, stop_fold, exclude=exclude), oof)
+    np.testing.assert_array_equal(again.predict_proba(X), trees.predict_proba(X))  # the model of every row kept
     assert not np.array_equal(TreeMembers(10, seed=0).fit(X, changed, np.ones(len(y)), fold, stop_fold), oof)
+
+
+def test_the_trees_that_predict_train_on_every_row_for_the_folds_mean_rounds(digits, tree_fit):
+    X, y = _data(digits)
+    trees = tree_fit.tree_members_
+    rounds = [model.best_iteration_ for model in trees.models_]
+    assert all(r > 0 for r in rounds) and trees.n_estimators_ == int(round(np.mean(rounds)))
+    assert trees.model_.n_estimators == trees.n_estimators_ and trees.model_.n_features_in_ == X.shape[1]
+    np.testing.assert_allclose(trees.predict_proba(X), trees.model_.predict_proba(X))
+    assert not np.allclose(trees.predict_proba(X), trees.fold_mean_proba(X))
 
 
 def test_the_combination_and_stage_are_the_argmax_of_out_of_fold_accuracy_and_the_label_scores_follow(
@@ -74,7 +85,7 @@ def test_the_combination_and_stage_are_the_argmax_of_out_of_fold_accuracy_and_th
     assert cleaned == (scores[1].max() > scores[0].max())
     assert w == TREE_WEIGHTS[int(np.argmax(scores[int(cleaned)]))]
     assert clf.best_score_ == pytest.approx(scores.max())
-    networks = GCEClassifierCV(cv=KFold(5), **FAST).fit(X, y)  # the same networks, without trees
+    networks = GCEClassifierCV(cv=KFold(5), tree_members=None, **FAST).fit(X, y)  # the same networks, no trees
     np.testing.assert_array_equal(networks.fold_, clf.fold_)
     expected = [np.mean(combine(clf.tree_oof_proba_, networks.oof_proba_, v).argmax(1) == y) for v in TREE_WEIGHTS]
     np.testing.assert_allclose(scores[int(cleaned)], expected)
@@ -92,7 +103,7 @@ def test_the_second_stage_trains_without_the_rows_the_first_combination_flags(di
     seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)  # the fit's seed
     stop_fold = stopping_folds(clf.fold_, noisy, clf.validation_fraction, seed)
     first = TreeMembers(10, seed=seed).fit(X, noisy, np.ones(len(y)), clf.fold_, stop_fold)
-    networks = GCEClassifierCV(cv=KFold(5), **FAST).fit(X, noisy)
+    networks = GCEClassifierCV(cv=KFold(5), tree_members=None, **FAST).fit(X, noisy)
     network_oof = networks.oof_proba_
     _, w, scores = choose_tree_weight([first], network_oof, noisy, np.ones(len(y)))
     np.testing.assert_allclose(clf.tree_weight_scores_[0], scores[0])
@@ -124,7 +135,7 @@ def test_predict_proba_is_the_convex_combination(digits, tree_fit, w):
     X, _ = _data(digits)
     clf = pickle.loads(pickle.dumps(tree_fit))
     clf.best_params_["tree_weight"] = w
-    trees = np.mean([clf.tree_members_._model_proba(m, X) for m in clf.tree_members_.models_], axis=0)
+    trees = clf.tree_members_._model_proba(clf.tree_members_.model_, X)
     networks = super(GCEClassifierCV, clf).predict_proba(X)
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba, w * trees + (1 - w) * networks, atol=1e-6)
@@ -140,7 +151,7 @@ def test_pickling_determinism_and_clone(digits, tree_fit):
     np.testing.assert_array_equal(again.tree_oof_proba_, tree_fit.tree_oof_proba_)
     np.testing.assert_array_equal(again.predict_proba(X), tree_fit.predict_proba(X))
     assert clone(tree_fit).get_params()["tree_members"] == "lightgbm"
-    assert GCEClassifierCV().get_params()["tree_members"] is None
+    assert GCEClassifierCV().get_params()["tree_members"] == "auto"
 
 
 def test_a_table_with_a_categorical_column_and_missing_values_and_a_refit_without_trees():
@@ -182,3 +193,26 @@ def test_errors(digits, monkeypatch):
     monkeypatch.setitem(sys.modules, "lightgbm", None)
     with pytest.raises(ImportError, match="pip install lightgbm"):
         GCEClassifierCV(tree_members="lightgbm", **FAST).fit(X, y)
+
+
+def test_auto_trains_trees_where_they_apply(digits):
+    X, y = _data(digits, 300)
+    with_trees = GCEClassifierCV(**FAST).fit(X, y)  # the default: 'auto', cross-fitted, a matrix of rows
+    assert hasattr(with_trees, "tree_members_") and "tree_weight" in with_trees.best_params_
+    without_cv = GCEClassifierCV(**{**FAST, "cv": None}).fit(X, y)  # no folds to cross-fit on: no trees, no error
+    assert not hasattr(without_cv, "tree_members_") and "tree_weight" not in without_cv.best_params_
+    images = GCEClassifierCV(**FAST)
+    assert not images._trees_wanted(X.reshape(-1, 1, 8, 8))  # images: networks only
+    assert images._trees_wanted(X) and images._trees_wanted(sparse.csr_matrix(X))
+
+
+def test_a_model_pickled_before_stop_on_and_tree_members_loads_as_it_was(digits):
+    X, y = _data(digits, 300)
+    clf = GCEClassifierCV(tree_members=None, **FAST).fit(X, y)
+    state = clf.__getstate__()
+    del state["stop_on"], state["tree_members"]  # what a 0.3 pickle holds
+    old = GCEClassifierCV.__new__(GCEClassifierCV)
+    old.__setstate__(state)
+    assert old.get_params()["tree_members"] is None and old.get_params()["stop_on"] == "own_fold"
+    np.testing.assert_array_equal(old.predict_proba(X), clf.predict_proba(X))
+    assert clone(old).get_params()["tree_members"] is None
