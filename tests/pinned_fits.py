@@ -67,8 +67,10 @@ def fits():
                                  prune_every=3, **common, cv=None), *numeric),
         "ensemble": (GCEClassifierCV(qs=(0.5, 1.0), losses=("gce",), ensemble=True, **common, cv=None), *numeric),
         "table": (GCEClassifier(**common), *table),
-        # cross-fitting, GCEClassifierCV's default since 0.3 (members stop on rows of their own training folds)
-        "cross_fitted": (GCEClassifierCV(qs=(0.5, 0.9), cv=3, **common), *pairflip),
+        # cross-fitting, GCEClassifierCV's default since 0.3: its networks
+        "cross_fitted": (GCEClassifierCV(qs=(0.5, 0.9), cv=3, tree_members=None, **common), *pairflip),
+        # and, since 0.4, trees beside them (tree_members='auto' on a table)
+        "cross_fitted_trees": (GCEClassifierCV(qs=(0.5, 0.9), cv=3, **common), *table),
     }
 
 
