@@ -201,7 +201,10 @@ class GCEClassifierCV(BaseGCEClassifier):
         ``rank_holdout_score``, ``best_epoch``, ``n_epochs``,
         ``stopped_behind`` (stopped by the race) and ``n_label_issues``;
         with ``cv`` also ``oof_score``, the same as ``holdout_score`` under
-        the name of what it is.
+        the name of what it is; where trees were trained, ``tree_weight``
+        and ``oof_score_with_trees``: each setting's best weight beside the
+        trees kept and its out-of-fold accuracy (the weight in
+        ``best_params_`` is chosen for the setting kept).
     oof_proba_ : ndarray of shape (n_samples, n_classes)
         With ``cv``: each training row's probabilities from the predicting
         members that never trained on it (where trees were trained, combined
@@ -272,8 +275,8 @@ class GCEClassifierCV(BaseGCEClassifier):
     >>> clf = GCEClassifierCV(max_epochs=20, random_state=0).fit(X, y)
     >>> clf.predict(X[:2])
     array([0, 0])
-    >>> sorted(clf.best_params_), clf.cv_results_["holdout_score"].shape
-    (['loss', 'q'], (2,))
+    >>> sorted(clf.best_params_), clf.cv_results_["oof_score"].shape
+    (['loss', 'q', 'tree_weight', 'trees_cleaned'], (2,))
 
     Every training row has a label-quality score, out of fold:
 
@@ -431,6 +434,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         self._train_correcting(data, seed, targets, warm)
         if trees:  # beside the networks as finally trained and chosen
             self._fit_tree_members(X, targets, check_sample_weight(sample_weight, len(targets)), seed)
+        self.__dict__.pop("_oof_by_setting_", None)  # out of the fitted model's pickle
         return self
 
     # --------------------------------------------------------- tree members
@@ -479,6 +483,12 @@ class GCEClassifierCV(BaseGCEClassifier):
         self.best_params_ = {**self.best_params_, "tree_weight": weight_chosen, "trees_cleaned": bool(chosen)}
         self.best_score_ = float(self.tree_weight_scores_.max())
         self._set_label_quality(combine(self.tree_oof_proba_, network_oof, weight_chosen), targets)
+        # what every setting would score beside the trees kept: the weight is chosen for the setting kept
+        by_setting = self.__dict__.pop("_oof_by_setting_")
+        per_setting = [choose_tree_weight([self.tree_oof_proba_], by_setting[:, s], targets, weight)
+                       for s in range(by_setting.shape[1])]
+        self.cv_results_["tree_weight"] = np.array([w for _, w, _ in per_setting])
+        self.cv_results_["oof_score_with_trees"] = np.array([scores.max() for _, _, scores in per_setting])
 
     def predict_proba(self, X):
         """Class probabilities for ``X``.
@@ -567,6 +577,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         if self.cv is not None:
             settings_kept = np.sort(ranked) if self.ensemble else [self.best_index_]
             self._set_label_quality(by_setting[:, settings_kept].mean(1), targets)
+            # for the trees' columns of cv_results_, dropped after fit; a trailing _: restored with the first fit
+            self._oof_by_setting_ = by_setting
             return
         flagged = [m for m in ensemble if self.members_[m]["loss"] == "truncated"] if self.ensemble else chosen
         votes = issues[:, flagged].sum(1) if len(flagged) else np.zeros(len(issues))

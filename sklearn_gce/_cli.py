@@ -134,7 +134,8 @@ def _build_parser():
         description="Train GCEClassifierCV on a CSV file, whose columns it encodes itself "
         "(missing values included; see TabularEncoder): each q of --q is cross-fitted on "
         "--cv folds in one pass, the q whose members predict the given labels best out of "
-        "fold is kept, and the model, the mean of its members, is saved. With --grid: "
+        "fold is kept, gradient-boosted trees are cross-fitted beside its members and weighted "
+        "out of fold, and the model is saved. With --grid: "
         "GCEClassifier, q (and the loss, when several are given) chosen by scikit-learn's "
         "GridSearchCV, the best setting refitted on all rows.",
     )
@@ -586,8 +587,12 @@ def _fit_cross_fitted(args, X, y, described, noised):
     _print_table(["", "loss", "q", "out-of-fold accuracy", "epochs"], rows)
     scored = "the noised labels" if args.inject_noise is not None else "the given labels"
     print(f"\n* kept (out-of-fold accuracy on {scored}); the model predicts with the mean of its "
-          f"{args.cv} cross-fitted members. {int(clf.label_issues_.sum())} of the {len(X)} rows are "
-          f"flagged as label issues (see `{PROG} issues`).")
+          f"{args.cv} cross-fitted members.")
+    if "tree_weight" in clf.best_params_:
+        cleaned = " (refitted without the flagged rows)" if clf.best_params_["trees_cleaned"] else ""
+        print(f"Gradient-boosted trees{cleaned} beside them, weight {clf.best_params_['tree_weight']:g} chosen out "
+              f"of fold: out-of-fold accuracy {clf.best_score_:.3f}.")
+    print(f"{int(clf.label_issues_.sum())} of the {len(X)} rows are flagged as label issues (see `{PROG} issues`).")
     return model, dict(clf.best_params_), clf.best_score_
 
 

@@ -30,7 +30,8 @@ within 0.4 of LightGBM's cross entropy.
   it, whose ``predict_proba``, ``predict`` and evaluation metrics (early
   stopping) see probabilities rather than raw scores.
 
-LightGBM is optional (``pip install lightgbm``); only the classifier needs it.
+LightGBM is a dependency of the package (``GCEClassifierCV`` trains trees
+with it); the objective itself needs only NumPy.
 """
 
 from inspect import signature

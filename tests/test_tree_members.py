@@ -85,6 +85,10 @@ def test_the_combination_and_stage_are_the_argmax_of_out_of_fold_accuracy_and_th
     assert cleaned == (scores[1].max() > scores[0].max())
     assert w == TREE_WEIGHTS[int(np.argmax(scores[int(cleaned)]))]
     assert clf.best_score_ == pytest.approx(scores.max())
+    # cv_results_: every setting beside the trees kept; the chosen one's is the choice
+    assert clf.cv_results_["tree_weight"][clf.best_index_] == w
+    assert clf.cv_results_["oof_score_with_trees"][clf.best_index_] == pytest.approx(scores[int(cleaned)].max())
+    assert not any(name.startswith("_oof") for name in vars(clf))  # the per-setting probabilities are not kept
     networks = GCEClassifierCV(cv=KFold(5), tree_members=None, **FAST).fit(X, y)  # the same networks, no trees
     np.testing.assert_array_equal(networks.fold_, clf.fold_)
     expected = [np.mean(combine(clf.tree_oof_proba_, networks.oof_proba_, v).argmax(1) == y) for v in TREE_WEIGHTS]
