@@ -17,7 +17,7 @@ is held out. Methods:
   these tables); from the same fit, ``networks only``: its networks alone,
   bit-identical to ``GCEClassifierCV(tree_members=None)``'s (0.3's
   default; the trees come after), its fit time the fit's minus the trees';
-  ``bag's trees``: the trees alone (the stage chosen); ``trees' fold
+  ``bag's trees``: the trees alone; ``trees' fold
   mean``: the bag predicting with the mean of the folds' trees instead of
   the trees trained on every row (``tree_members_.model_``).
 * the careful peers: LightGBM stopped early on a stratified 10% of the
@@ -117,8 +117,8 @@ def _task(dataset, noise, rate, seed, method):
         combined = clf.predict(X_te)
         w = clf.best_params_["tree_weight"]
         fold_mean = clf.classes_[(w * clf.tree_members_.fold_mean_proba(X_te) + (1 - w) * network_proba).argmax(1)]
-    chosen = dict(tree_weight=clf.best_params_["tree_weight"], trees_cleaned=clf.best_params_["trees_cleaned"],
-                  q=clf.best_params_.get("q"), n_flagged=int(clf.label_issues_.sum()))
+    chosen = dict(tree_weight=clf.best_params_["tree_weight"], q=clf.best_params_.get("q"),
+                  n_flagged=int(clf.label_issues_.sum()))
     return [dict(cell, method=BAG, accuracy=float(np.mean(combined == y_te)), fit_seconds=total, **chosen),
             dict(cell, method=BAG_FOLD_MEAN, accuracy=float(np.mean(fold_mean == y_te)), fit_seconds=np.nan),
             dict(cell, method=NETWORKS, accuracy=float(np.mean(networks == y_te)),
@@ -212,11 +212,9 @@ def report(df, peers_file, out, command, wall):
     if len(bag):
         given = bag.groupby("noise").agg(
             fits=("tree_weight", "size"), mean_weight=("tree_weight", "mean"),
-            weight_0=("tree_weight", lambda w: int((w == 0).sum())), weight_1=("tree_weight", lambda w: int((w == 1).sum())),
-            cleaned=("trees_cleaned", lambda c: int(c.astype(bool).sum())))
+            weight_0=("tree_weight", lambda w: int((w == 0).sum())), weight_1=("tree_weight", lambda w: int((w == 1).sum())))
         lines += ["## What the trees were given (chosen out of fold on the given labels)", "",
-                  "`weight_0`: fits where the networks alone were kept; `weight_1`: the trees alone; `cleaned`: "
-                  "the second stage (trees without the flagged rows) kept.", "",
+                  "`weight_0`: fits where the networks alone were kept; `weight_1`: the trees alone.", "",
                   given.reset_index().to_markdown(index=False, floatfmt=".2f"), ""]
     with open(os.path.join(out, "trees.md"), "w") as f:
         f.write("\n".join(lines))

@@ -113,13 +113,9 @@ class GCEClassifierCV(BaseGCEClassifier):
         never on fold ``f``. A convex weight ``w`` in ``(0,
         0.25, 0.5, 0.75, 1)`` of the trees' out-of-fold probabilities against
         the networks' is chosen on the out-of-fold accuracy of the given
-        labels (a tie: the smaller ``w``). A second stage refits the trees
-        without the rows that combination flags (confident learning inside
-        the bag), kept only where its best combination scores higher out of
-        fold. ``oof_proba_`` and the label scores come from the chosen
-        combination, and ``predict_proba`` is ``w`` times the probabilities
-        of trees trained on every row (kept) for the folds' mean number of
-        rounds, plus ``1 - w`` times the networks'.
+        labels (a tie: the smaller ``w``). ``oof_proba_`` and the label
+        scores come from the chosen combination, and ``predict_proba`` is ``w`` times the probabilities
+        of trees trained on every row for the folds' mean number of rounds, plus ``1 - w`` times the networks'.
         The trees are not noise-corrected: ``noise_correction`` decides on the
         networks alone. ``'auto'``: trees where they apply, with ``cv`` and
         ``X`` a DataFrame or a 2-D array or sparse matrix (not images, not a
@@ -187,8 +183,7 @@ class GCEClassifierCV(BaseGCEClassifier):
     best_params_ : dict
         ``{"loss": ..., "q": ...}`` of the chosen setting (no ``q`` for a
         loss without one); where trees were trained also ``tree_weight``, the
-        trees' weight ``w``, and ``trees_cleaned``, whether the trees kept
-        are the second stage's (trained without the flagged rows).
+        trees' weight ``w``.
     best_score_ : float
         Its ``holdout_score``; where trees were trained, the out-of-fold
         accuracy of the chosen combination.
@@ -212,15 +207,13 @@ class GCEClassifierCV(BaseGCEClassifier):
     tree_oof_proba_ : ndarray of shape (n_samples, n_classes)
         Where trees were trained: each training row's probabilities from the
         trees of its fold, which never trained or stopped on it.
-    tree_weight_scores_ : ndarray of shape (n_stages, 5)
-        Where trees were trained: the out-of-fold accuracy on the given labels of
-        each trees' weight ``w`` in ``(0, 0.25, 0.5, 0.75, 1)``; a row per
-        stage (the trees on every row; without the flagged rows, unless
-        nothing or everything was flagged).
+    tree_weight_scores_ : ndarray of shape (5,)
+        Where trees were trained: the out-of-fold accuracy on the given labels
+        of each trees' weight ``w`` in ``(0, 0.25, 0.5, 0.75, 1)``.
     tree_members_ : object
         Where trees were trained: the fitted trees, one LightGBM model per fold
         in its ``models_`` (the out-of-fold probabilities) and ``model_``,
-        trained on every row kept, which predicts.
+        trained on every row, which predicts.
     label_quality_ : ndarray of shape (n_samples,)
         With ``cv``: a score in ``[0, 1]`` per training row, low where the
         label is likely wrong (see ``label_quality``).
@@ -276,7 +269,7 @@ class GCEClassifierCV(BaseGCEClassifier):
     >>> clf.predict(X[:2])
     array([0, 0])
     >>> sorted(clf.best_params_), clf.cv_results_["oof_score"].shape
-    (['loss', 'q', 'tree_weight', 'trees_cleaned'], (2,))
+    (['loss', 'q', 'tree_weight'], (2,))
 
     Every training row has a label-quality score, out of fold:
 
@@ -458,37 +451,27 @@ class GCEClassifierCV(BaseGCEClassifier):
         require_lightgbm()
 
     def _fit_tree_members(self, X, targets, weight, seed):
-        """Fit the trees per fold, combine their out-of-fold probabilities with the networks' (see _tree_members).
-
-        A second stage, kept only where it wins out of fold: the trees again
-        without the rows the first combination flags (confident learning
-        inside the bag, as cleanlab's ``CleanLearning`` around one model).
-        """
+        """Fit the trees per fold, combine their out-of-fold probabilities with the networks' (see _tree_members)."""
         encoder = getattr(self, "encoder_", None)
         n_codes = len(encoder.cardinalities_) if encoder is not None else 0
         categorical = list(range(X.shape[1] - n_codes, X.shape[1]))  # the encoder's code columns come last
         # the trees stop on rows of their training folds, whatever stop_on says of the networks
         stop_fold = stopping_folds(self.fold_, targets, self.validation_fraction, seed)
         network_oof = self.oof_proba_
-        candidates = [TreeMembers(len(self.classes_), categorical, seed)]
-        oofs = [candidates[0].fit(X, targets, weight, self.fold_, stop_fold)]
-        _, first_weight, _ = choose_tree_weight(oofs, network_oof, targets, weight)
-        self._set_label_quality(combine(oofs[0], network_oof, first_weight), targets)
-        flagged = self.label_issues_
-        if flagged.any() and not flagged.all():
-            candidates.append(TreeMembers(len(self.classes_), categorical, seed))
-            oofs.append(candidates[1].fit(X, targets, weight, self.fold_, stop_fold, exclude=flagged))
-        chosen, weight_chosen, self.tree_weight_scores_ = choose_tree_weight(oofs, network_oof, targets, weight)
-        self.tree_members_, self.tree_oof_proba_ = candidates[chosen], oofs[chosen]
-        self.best_params_ = {**self.best_params_, "tree_weight": weight_chosen, "trees_cleaned": bool(chosen)}
+        trees = TreeMembers(len(self.classes_), categorical, seed)
+        self.tree_oof_proba_ = trees.fit(X, targets, weight, self.fold_, stop_fold)
+        weight_chosen, self.tree_weight_scores_ = choose_tree_weight(self.tree_oof_proba_, network_oof,
+                                                                     targets, weight)
+        self.tree_members_ = trees
+        self.best_params_ = {**self.best_params_, "tree_weight": weight_chosen}
         self.best_score_ = float(self.tree_weight_scores_.max())
         self._set_label_quality(combine(self.tree_oof_proba_, network_oof, weight_chosen), targets)
         # what every setting would score beside the trees kept: the weight is chosen for the setting kept
         by_setting = self.__dict__.pop("_oof_by_setting_")
-        per_setting = [choose_tree_weight([self.tree_oof_proba_], by_setting[:, s], targets, weight)
+        per_setting = [choose_tree_weight(self.tree_oof_proba_, by_setting[:, s], targets, weight)
                        for s in range(by_setting.shape[1])]
-        self.cv_results_["tree_weight"] = np.array([w for _, w, _ in per_setting])
-        self.cv_results_["oof_score_with_trees"] = np.array([scores.max() for _, _, scores in per_setting])
+        self.cv_results_["tree_weight"] = np.array([w for w, _ in per_setting])
+        self.cv_results_["oof_score_with_trees"] = np.array([scores.max() for _, scores in per_setting])
 
     def predict_proba(self, X):
         """Class probabilities for ``X``.

@@ -589,8 +589,7 @@ def _fit_cross_fitted(args, X, y, described, noised):
     print(f"\n* kept (out-of-fold accuracy on {scored}); the model predicts with the mean of its "
           f"{args.cv} cross-fitted members.")
     if "tree_weight" in clf.best_params_:
-        cleaned = " (refitted without the flagged rows)" if clf.best_params_["trees_cleaned"] else ""
-        print(f"Gradient-boosted trees{cleaned} beside them, weight {clf.best_params_['tree_weight']:g} chosen out "
+        print(f"Gradient-boosted trees beside them, weight {clf.best_params_['tree_weight']:g} chosen out "
               f"of fold: out-of-fold accuracy {clf.best_score_:.3f}.")
     print(f"{int(clf.label_issues_.sum())} of the {len(X)} rows are flagged as label issues (see `{PROG} issues`).")
     return model, dict(clf.best_params_), clf.best_score_

@@ -74,7 +74,7 @@ def stopping_folds(fold, targets, fraction, seed):
     return stop
 
 
-def fold_rows(fold, stop_fold, f, exclude=None):
+def fold_rows(fold, stop_fold, f):
     """The rows fold ``f``'s members train on, stop early on and are scored on (host indices).
 
     The rule :class:`FoldMask` applies to the networks' loss weights, for
@@ -88,8 +88,6 @@ def fold_rows(fold, stop_fold, f, exclude=None):
         Each row's test fold and stopping fold (``-1``: none).
     f : int
         The members' fold.
-    exclude : ndarray of bool, shape (n_samples,), or None
-        Rows neither trained nor stopped on (they are still scored).
 
     Returns
     -------
@@ -102,10 +100,8 @@ def fold_rows(fold, stop_fold, f, exclude=None):
     >>> [rows.tolist() for rows in fold_rows(fold, stop_fold, 0)]
     [[2, 3, 4], [5], [0, 1]]
     """
-    kept = np.ones(len(fold), dtype=bool) if exclude is None else ~np.asarray(exclude, dtype=bool)
-    train = np.flatnonzero((fold != f) & (stop_fold != f) & kept)
-    stop = np.flatnonzero((stop_fold == f) & kept)
-    return train, stop, np.flatnonzero(fold == f)
+    train = np.flatnonzero((fold != f) & (stop_fold != f))
+    return train, np.flatnonzero(stop_fold == f), np.flatnonzero(fold == f)
 
 
 def out_of_fold(proba, fold, n_settings, n_copies, n_folds):

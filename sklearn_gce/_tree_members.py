@@ -82,13 +82,12 @@ class TreeMembers:
         self.categorical_columns = list(categorical_columns)
         self.seed = int(seed)
 
-    def fit(self, X, targets, sample_weight, fold, stop_fold, exclude=None):
+    def fit(self, X, targets, sample_weight, fold, stop_fold):
         """Fit fold ``f``'s trees on the rows outside fold ``f``, stopping early on some of those.
 
         ``stop_fold`` says which fold's trees stop on each row
-        (:func:`~sklearn_gce._layout.stopping_folds`); rows of ``exclude``
-        (bool) are neither trained nor stopped on, but scored. Returns the
-        trees' out-of-fold probabilities, ``(n_samples, n_classes)``.
+        (:func:`~sklearn_gce._layout.stopping_folds`). Returns the trees'
+        out-of-fold probabilities, ``(n_samples, n_classes)``.
         """
         lightgbm = require_lightgbm()
         X = _as_lightgbm_input(X)
@@ -97,7 +96,7 @@ class TreeMembers:
         categorical = self.categorical_columns or "auto"
         self.models_, oof = [], np.zeros((len(targets), self.n_classes))
         for f in range(int(fold.max()) + 1):
-            train, stop, scored = fold_rows(fold, stop_fold, f, exclude)
+            train, stop, scored = fold_rows(fold, stop_fold, f)
             classes = np.unique(targets[train])
             if len(classes) < 2:
                 model = _Prior(classes[0])
@@ -115,27 +114,22 @@ class TreeMembers:
             self.models_.append(model)
             if len(scored):
                 oof[scored] = self._model_proba(model, X[scored])
-        self._fit_on_every_row(X, targets, weight, exclude, categorical)
+        self._fit_on_every_row(X, targets, weight, categorical)
         return oof
 
-    def _fit_on_every_row(self, X, targets, weight, exclude, categorical):
-        """``model_``: trees on every row kept, for the folds' mean number of rounds (what predicts).
+    def _fit_on_every_row(self, X, targets, weight, categorical):
+        """``model_``: trees on every row, for the folds' mean number of rounds (what predicts).
 
         The fold models train on about 70% of the rows; as after ``lightgbm.cv``,
         the number of rounds they chose trains one model on all of them.
         """
         lightgbm = require_lightgbm()
-        rows = np.arange(len(targets)) if exclude is None else np.flatnonzero(~np.asarray(exclude, dtype=bool))
         rounds = [model.best_iteration_ or model.n_estimators for model in self.models_
                   if not isinstance(model, _Prior)]
         self.n_estimators_ = max(1, int(round(np.mean(rounds)))) if rounds else _ROUNDS_WITHOUT_STOPPING_ROWS
-        classes = np.unique(targets[rows])
-        if len(classes) < 2:
-            self.model_ = _Prior(classes[0])
-            return
         self.model_ = lightgbm.LGBMClassifier(**{**_LGBM_OPTIONS, "n_estimators": self.n_estimators_},
                                               random_state=self.seed)
-        self.model_.fit(X[rows], targets[rows], sample_weight=weight[rows], categorical_feature=categorical)
+        self.model_.fit(X, targets, sample_weight=weight, categorical_feature=categorical)
 
     def _model_proba(self, model, X):
         """A fold's model's probabilities, with a column for every class (0 for those it never saw)."""
@@ -144,7 +138,7 @@ class TreeMembers:
         return proba
 
     def predict_proba(self, X):
-        """The probabilities of the trees trained on every row kept (``model_``), ``(n_samples, n_classes)``."""
+        """The probabilities of the trees trained on every row (``model_``), ``(n_samples, n_classes)``."""
         return self._model_proba(self.model_, _as_lightgbm_input(X))
 
     def fold_mean_proba(self, X):
@@ -162,29 +156,26 @@ def combine(tree_proba, network_proba, weight):
     return (weight * tree_proba + (1 - weight) * network_proba).astype(network_proba.dtype)
 
 
-def choose_tree_weight(tree_oofs, network_oof, targets, sample_weight, weights=TREE_WEIGHTS):
-    """The trees and weight whose combination with the networks predicts the given labels best out of fold.
+def choose_tree_weight(tree_oof, network_oof, targets, sample_weight, weights=TREE_WEIGHTS):
+    """The weight of ``weights`` whose combination predicts the given labels best out of fold.
 
-    ``tree_oofs`` holds one or more candidate trees' out-of-fold
-    probabilities (the trees on every row, then the trees refitted without
-    the flagged rows). Accuracy is weighted by ``sample_weight``; a tie goes
-    to the earlier candidate, then to the smaller weight. Returns
-    ``(candidate, weight, scores)``, ``scores`` of shape ``(len(tree_oofs),
-    len(weights))``.
+    Accuracy is weighted by ``sample_weight``; a tie goes to the first
+    (smallest) weight. Returns ``(weight, scores)``, the scores in the order
+    of ``weights``.
 
     Examples
     --------
     >>> import numpy as np
     >>> trees = np.array([[0.3, 0.7], [0.2, 0.8]])  # right on the second row only
     >>> networks = np.array([[0.9, 0.1], [0.9, 0.1]])  # right on the first row only
-    >>> candidate, w, scores = choose_tree_weight([trees], networks, np.array([0, 1]), np.array([1.0, 3.0]))
-    >>> candidate, w, scores.tolist()
-    (0, 0.75, [[0.25, 0.25, 0.25, 0.75, 0.75]])
+    >>> w, scores = choose_tree_weight(trees, networks, np.array([0, 1]), np.array([1.0, 3.0]))
+    >>> w, scores.tolist()
+    (0.75, [0.25, 0.25, 0.25, 0.75, 0.75])
     """
     targets = np.asarray(targets)
     sample_weight = np.asarray(sample_weight, dtype=np.float64)
-    scores = np.array([[
+    scores = np.array([
         ((combine(tree_oof, network_oof, w).argmax(1) == targets) * sample_weight).sum() / sample_weight.sum()
-        for w in weights] for tree_oof in tree_oofs])
-    candidate, best = np.unravel_index(int(np.argmax(scores)), scores.shape)  # the first maximum, row-major
-    return int(candidate), float(weights[best]), scores
+        for w in weights
+    ])
+    return float(weights[int(np.argmax(scores))]), scores

@@ -44,7 +44,7 @@ def test_the_default_is_a_bag_of_two_q_chosen_out_of_fold(digits):
     np.testing.assert_allclose(networks.predict_proba(X[:50]), members[:, clf.predicting_members_].mean(1),
                                atol=1e-6)
     # trees beside them (a matrix of rows, cross-fitted: tree_members='auto'), weighted as chosen out of fold
-    assert {"tree_weight", "trees_cleaned"} <= set(clf.best_params_)
+    assert "tree_weight" in clf.best_params_
     w = clf.best_params_["tree_weight"]
     trees = clf.tree_members_.predict_proba(X[:50])
     np.testing.assert_allclose(clf.predict_proba(X[:50]), w * trees + (1 - w) * networks.predict_proba(X[:50]),

@@ -50,19 +50,6 @@ def test_each_rows_tree_probabilities_come_from_its_folds_trees_which_never_saw_
     assert not np.allclose(refit[~fold0], oof[~fold0])
 
 
-def test_the_rows_excluded_are_neither_trained_nor_stopped_on(digits):
-    X, y = _data(digits)
-    fold = np.arange(len(y)) % 4
-    stop_fold = stopping_folds(fold, y, 0.2, seed=0)
-    exclude = np.arange(len(y)) % 3 == 0
-    changed = np.where(exclude, (y + 3) % 10, y)  # only excluded rows' labels change
-    trees, again = TreeMembers(10, seed=0), TreeMembers(10, seed=0)
-    oof = trees.fit(X, y, np.ones(len(y)), fold, stop_fold, exclude=exclude)
-    np.testing.assert_array_equal(again.fit(X, changed, np.ones(len(y)), fold, stop_fold, exclude=exclude), oof)
-    np.testing.assert_array_equal(again.predict_proba(X), trees.predict_proba(X))  # the model of every row kept
-    assert not np.array_equal(TreeMembers(10, seed=0).fit(X, changed, np.ones(len(y)), fold, stop_fold), oof)
-
-
 def test_the_trees_that_predict_train_on_every_row_for_the_folds_mean_rounds(digits, tree_fit):
     X, y = _data(digits)
     trees = tree_fit.tree_members_
@@ -73,26 +60,21 @@ def test_the_trees_that_predict_train_on_every_row_for_the_folds_mean_rounds(dig
     assert not np.allclose(trees.predict_proba(X), trees.fold_mean_proba(X))
 
 
-def test_the_combination_and_stage_are_the_argmax_of_out_of_fold_accuracy_and_the_label_scores_follow(
-        digits, tree_fit):
+def test_the_weight_is_the_argmax_of_out_of_fold_accuracy_and_the_label_scores_follow(digits, tree_fit):
     X, y = _data(digits)
     clf = tree_fit
-    w, cleaned = clf.best_params_["tree_weight"], clf.best_params_["trees_cleaned"]
-    scores = clf.tree_weight_scores_
-    assert set(clf.best_params_) == {"loss", "q", "tree_weight", "trees_cleaned"}
-    assert scores.shape == (2, len(TREE_WEIGHTS))  # some rows flagged: a second stage was tried
-    # the second stage is kept only when it scores strictly higher; the smaller weight on a tie
-    assert cleaned == (scores[1].max() > scores[0].max())
-    assert w == TREE_WEIGHTS[int(np.argmax(scores[int(cleaned)]))]
-    assert clf.best_score_ == pytest.approx(scores.max())
+    w = clf.best_params_["tree_weight"]
+    assert set(clf.best_params_) == {"loss", "q", "tree_weight"}
+    assert w == TREE_WEIGHTS[int(np.argmax(clf.tree_weight_scores_))]
+    assert clf.best_score_ == pytest.approx(clf.tree_weight_scores_.max())
     # cv_results_: every setting beside the trees kept; the chosen one's is the choice
     assert clf.cv_results_["tree_weight"][clf.best_index_] == w
-    assert clf.cv_results_["oof_score_with_trees"][clf.best_index_] == pytest.approx(scores[int(cleaned)].max())
+    assert clf.cv_results_["oof_score_with_trees"][clf.best_index_] == pytest.approx(clf.best_score_)
     assert not any(name.startswith("_oof") for name in vars(clf))  # the per-setting probabilities are not kept
     networks = GCEClassifierCV(cv=KFold(5), tree_members=None, **FAST).fit(X, y)  # the same networks, no trees
     np.testing.assert_array_equal(networks.fold_, clf.fold_)
     expected = [np.mean(combine(clf.tree_oof_proba_, networks.oof_proba_, v).argmax(1) == y) for v in TREE_WEIGHTS]
-    np.testing.assert_allclose(scores[int(cleaned)], expected)
+    np.testing.assert_allclose(clf.tree_weight_scores_, expected)
     combined = combine(clf.tree_oof_proba_, networks.oof_proba_, w)
     np.testing.assert_allclose(clf.oof_proba_, combined / combined.sum(1, keepdims=True), atol=1e-12)
     assert clf.label_quality_.shape == (len(y),) and clf.label_report_.shape[0] == len(y)
@@ -100,38 +82,17 @@ def test_the_combination_and_stage_are_the_argmax_of_out_of_fold_accuracy_and_th
     np.testing.assert_array_equal(super(GCEClassifierCV, clf).predict_proba(X), networks.predict_proba(X))
 
 
-def test_the_second_stage_trains_without_the_rows_the_first_combination_flags(digits):
-    X, y = _data(digits)
-    noisy = np.where(np.arange(len(y)) % 4 == 0, (y + 1) % 10, y)  # 25% pair-flipped
-    clf = GCEClassifierCV(cv=KFold(5), tree_members="lightgbm", **FAST).fit(X, noisy)
-    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)  # the fit's seed
-    stop_fold = stopping_folds(clf.fold_, noisy, clf.validation_fraction, seed)
-    first = TreeMembers(10, seed=seed).fit(X, noisy, np.ones(len(y)), clf.fold_, stop_fold)
-    networks = GCEClassifierCV(cv=KFold(5), tree_members=None, **FAST).fit(X, noisy)
-    network_oof = networks.oof_proba_
-    _, w, scores = choose_tree_weight([first], network_oof, noisy, np.ones(len(y)))
-    np.testing.assert_allclose(clf.tree_weight_scores_[0], scores[0])
-    networks._set_label_quality(combine(first, network_oof, w), noisy)  # the first combination's flags
-    flagged = networks.label_issues_
-    assert 0 < flagged.sum() < len(y)
-    second = TreeMembers(10, seed=seed).fit(X, noisy, np.ones(len(y)), clf.fold_, stop_fold, exclude=flagged)
-    _, _, second_scores = choose_tree_weight([second], network_oof, noisy, np.ones(len(y)))
-    np.testing.assert_allclose(clf.tree_weight_scores_[1], second_scores[0])
-    kept = second if clf.best_params_["trees_cleaned"] else first
-    np.testing.assert_array_equal(clf.tree_oof_proba_, kept)
-
-
-def test_the_choice_breaks_ties_towards_fewer_trees_and_the_first_stage():
+def test_the_choice_breaks_ties_towards_fewer_trees():
     trees = np.array([[0.9, 0.1], [0.2, 0.8]])
     networks = np.array([[0.6, 0.4], [0.4, 0.6]])  # both right: every weight ties
-    candidate, w, scores = choose_tree_weight([trees, trees], networks, np.array([0, 1]), np.ones(2))
-    assert (candidate, w) == (0, 0.0) and np.all(scores == 1)
+    w, scores = choose_tree_weight(trees, networks, np.array([0, 1]), np.ones(2))
+    assert w == 0.0 and np.all(scores == 1)
     # weighted accuracy: the heavy row, which only the trees get right, decides; 0.75 and 1 tie
     trees = np.array([[0.3, 0.7], [0.2, 0.8]])
     networks = np.array([[0.9, 0.1], [0.9, 0.1]])
-    candidate, w, scores = choose_tree_weight([networks, trees], networks, np.array([0, 1]), np.array([1.0, 3.0]))
-    np.testing.assert_allclose(scores, [[0.25] * 5, [0.25, 0.25, 0.25, 0.75, 0.75]])
-    assert (candidate, w) == (1, 0.75)
+    w, scores = choose_tree_weight(trees, networks, np.array([0, 1]), np.array([1.0, 3.0]))
+    np.testing.assert_allclose(scores, [0.25, 0.25, 0.25, 0.75, 0.75])
+    assert w == 0.75
 
 
 @pytest.mark.parametrize("w", [0.0, 0.5, 1.0])
@@ -184,7 +145,7 @@ def test_sparse_input_and_sample_weights(digits):
     correct = clf.tree_oof_proba_.argmax(1) == y
     w = clf.best_params_["tree_weight"]
     if w == 1:
-        assert clf.tree_weight_scores_[int(clf.best_params_["trees_cleaned"]), -1] == pytest.approx((correct * weight).sum() / weight.sum())
+        assert clf.tree_weight_scores_[-1] == pytest.approx((correct * weight).sum() / weight.sum())
     assert clf.predict_proba(sparse.csr_matrix(X[:10])).shape == (10, 10)
 
 
