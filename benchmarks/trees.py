@@ -141,7 +141,7 @@ def report(df, peers_file, out, command, wall):
     if "read_from" in df:
         read = df[df.read_from.fillna("") != ""]
         if len(read):
-            lines += [f"Peers read from `{peers_file}` on {read.groupby(['dataset', 'noise', 'rate', 'seed']).ngroups} "
+            lines += [f"Peers read from `{os.path.relpath(peers_file, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}` on {read.groupby(['dataset', 'noise', 'rate', 'seed']).ngroups} "
                       f"fits' cells ({', '.join(sorted(set(read.method)))}); this run's LightGBM scored what "
                       f"that file's did on {int(df.attrs.get('lightgbm_agrees', 0))} of "
                       f"{int(df.attrs.get('lightgbm_checked', 0))} of those cells.", ""]

@@ -111,6 +111,7 @@ html_static_path = []
 BENCHMARK_RESULTS = [
     ("accuracy.md", "Accuracy under label noise (``benchmarks/accuracy.py``)", "markdown"),
     ("accuracy.png", None, None),
+    ("trees.md", "Tree members beside the networks (``benchmarks/trees.py``)", "markdown"),
     ("speed.md", "Fit speed (``benchmarks/speed.py``)", "markdown"),
     ("tune_defaults.md", "Sweeps behind the defaults (``benchmarks/tune_defaults.py``)", "markdown"),
 ]
