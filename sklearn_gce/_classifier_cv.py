@@ -387,6 +387,8 @@ class GCEClassifierCV(BaseGCEClassifier):
             layout = self._layout()
             X, y = self._validate_inputs(X, y, reset=not warm)
             trees = self._trees_wanted(X)
+            if trees:
+                require_lightgbm()  # before the networks train, not after
             targets = self._encode_labels(y, reset=not warm)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             member_rows = None

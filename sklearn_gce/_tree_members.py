@@ -1,4 +1,4 @@
-"""Gradient-boosted tree members of ``GCEClassifierCV(tree_members='lightgbm')``: cross-fitted, combined out of fold.
+"""Gradient-boosted tree members of ``GCEClassifierCV`` (``tree_members``): cross-fitted, combined out of fold.
 
 After the networks are trained and chosen, one LightGBM model (cross
 entropy, early stopping) is fitted per fold ``f`` on the rows outside fold
@@ -7,7 +7,8 @@ which it then does not train on: the rows :func:`~sklearn_gce._layout.stopping_f
 gives fold ``f``'s members. Each row's tree probabilities come from the
 trees of its fold, so they are out of fold as the networks' are. A convex
 weight between the two families is chosen on the out-of-fold accuracy of
-the given labels (:func:`choose_tree_weight`). Nothing here knows of the
+the given labels (:func:`choose_tree_weight`). One more model, trained on
+every row for the folds' mean number of rounds, predicts. Nothing here knows of the
 networks: the estimator passes the encoded ``X``, the labels, the folds and
 the networks' out-of-fold probabilities.
 """
@@ -36,7 +37,7 @@ def require_lightgbm():
         import lightgbm
     except ImportError as exc:
         raise ImportError(
-            "GCEClassifierCV(tree_members='lightgbm') needs LightGBM: pip install lightgbm"
+            "GCEClassifierCV's tree members need LightGBM (a dependency of sklearn-gce): pip install lightgbm"
         ) from exc
     return lightgbm
 
@@ -142,7 +143,7 @@ class TreeMembers:
         return self._model_proba(self.model_, _as_lightgbm_input(X))
 
     def fold_mean_proba(self, X):
-        """The mean over the folds' models of their probabilities (what ``predict_proba`` gave before ``model_``)."""
+        """The mean over the folds' models of their probabilities: what ``model_`` is measured against."""
         X = _as_lightgbm_input(X)
         return np.mean([self._model_proba(model, X) for model in self.models_], axis=0)
 
