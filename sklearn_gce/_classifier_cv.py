@@ -114,8 +114,9 @@ class GCEClassifierCV(BaseGCEClassifier):
         0.25, 0.5, 0.75, 1)`` of the trees' out-of-fold probabilities against
         the networks' is chosen on the out-of-fold accuracy of the given
         labels (a tie: the smaller ``w``). ``oof_proba_`` and the label
-        scores come from the chosen combination, and ``predict_proba`` is ``w`` times the probabilities
-        of trees trained on every row for the folds' mean number of rounds, plus ``1 - w`` times the networks'.
+        scores come from the chosen combination, and ``predict_proba`` is
+        ``w`` times the probabilities of trees trained on every row for the
+        folds' mean number of rounds, plus ``1 - w`` times the networks'.
         The trees are not noise-corrected: ``noise_correction`` decides on the
         networks alone. ``'auto'``: trees where they apply, with ``cv`` and
         ``X`` a DataFrame or a 2-D array or sparse matrix (not images, not a
@@ -441,7 +442,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         return self.cv is not None and not is_dataset(X) and (sparse.issparse(X) or getattr(X, "ndim", 0) == 2)
 
     def _check_tree_members(self, X):
-        """``tree_members='lightgbm'`` needs ``cv``, LightGBM and ``X`` as a table or matrix (not a torch Dataset)."""
+        """``tree_members='lightgbm'`` needs ``cv`` and ``X`` as a table or matrix (not a torch Dataset)."""
         if self.cv is None:
             raise ValueError(
                 "tree_members needs cv: the trees are cross-fitted on the networks' folds and combined "
@@ -450,7 +451,6 @@ class GCEClassifierCV(BaseGCEClassifier):
         if is_dataset(X):
             raise ValueError("tree_members takes X as an array, a sparse matrix or a DataFrame, not a "
                              f"{type(X).__name__}: the trees need the features as a matrix.")
-        require_lightgbm()
 
     def _fit_tree_members(self, X, targets, weight, seed):
         """Fit the trees per fold, combine their out-of-fold probabilities with the networks' (see _tree_members)."""
