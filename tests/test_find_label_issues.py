@@ -78,7 +78,8 @@ def test_presets_and_overrides(noisy_iris, fitted):
                                          max_epochs=5, random_state=0)
     assert isinstance(thorough, GCEClassifierCV)
     assert {k: thorough.get_params()[k] for k in PRESETS["thorough"] if k != "cv"} == {
-        "qs": (0.7, 0.9), "losses": ("gce",), "ensemble": 2, "ensemble_size": 2, "n_iter_no_change": 10}
+        "qs": (0.7, 0.9), "losses": ("gce",), "ensemble": 2, "ensemble_size": 2, "n_iter_no_change": 10,
+        "tree_members": None}  # measured with networks only
     assert thorough.cv == 3 and thorough.max_epochs == 5
     assert len(thorough.members_) == 2 * 2 * 3  # two q, two initialisations, three folds
     assert len(report) == 150
