@@ -487,8 +487,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         -------
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``; rows sum to 1. Where trees were trained:
-            ``w`` times the trees' mean plus ``1 - w`` times the networks',
-            ``w = best_params_['tree_weight']``.
+            ``w`` times those of the trees trained on every row plus ``1 - w``
+            times the networks', ``w = best_params_['tree_weight']``.
         """
         trees = getattr(self, "tree_members_", None)
         if trees is None:
