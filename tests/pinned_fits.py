@@ -106,7 +106,7 @@ def numerics_fingerprint():
 
 
 def predictions(estimator, X_train, y_train, X_test):
-    """What is pinned of one fit: probabilities on the test rows and the flagged training rows."""
+    """What is pinned of one fit: probabilities on the test rows, the flagged training rows, and out of fold."""
     with _one_thread():
         estimator.fit(X_train, y_train)
         out = {"proba": estimator.predict_proba(X_test),
@@ -116,6 +116,8 @@ def predictions(estimator, X_train, y_train, X_test):
             out["holdout_score"] = np.asarray(estimator.cv_results_["holdout_score"])
         if hasattr(estimator, "oof_proba_"):
             out["oof_proba"] = estimator.oof_proba_
+        if hasattr(estimator, "tree_oof_proba_"):  # pinned apart: a weight of 0 leaves the others unchanged
+            out["tree_oof_proba"] = estimator.tree_oof_proba_
         return out
 
 

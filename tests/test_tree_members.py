@@ -12,10 +12,11 @@ from sklearn.model_selection import KFold
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_gce import GCEClassifierCV
-from sklearn_gce._layout import stopping_folds
-from sklearn_gce._tree_members import TREE_WEIGHTS, TreeMembers, choose_tree_weight, combine
+from sklearn_gce._layout import fold_rows, stopping_folds
+from sklearn_gce._tree_members import (STOPPING_METRICS, TREE_WEIGHTS, TreeMembers, _eval_options, choose_tree_weight,
+                                       combine)
 
-pytest.importorskip("lightgbm")
+lightgbm = pytest.importorskip("lightgbm")
 
 FAST = dict(qs=(0.8,), max_epochs=4, noise_correction=None, random_state=0)
 
@@ -37,7 +38,9 @@ def test_each_rows_tree_probabilities_come_from_its_folds_trees_which_never_saw_
     assert len(trees.models_) == 5
     for f in range(5):
         rows = tree_fit.fold_ == f
-        np.testing.assert_allclose(tree_fit.tree_oof_proba_[rows], trees._model_proba(trees.models_[f], X[rows]))
+        model, rounds = trees.models_[f], trees.rounds_[f]
+        both = [model.predict_proba(X[rows], num_iteration=r) for r in rounds]
+        np.testing.assert_allclose(tree_fit.tree_oof_proba_[rows], (both[0] + both[1]) / 2)
     # fold 0's labels changed: fold 0's trees are the same; the other folds' trees trained on them
     fold = tree_fit.fold_
     changed = y.copy()
@@ -50,13 +53,36 @@ def test_each_rows_tree_probabilities_come_from_its_folds_trees_which_never_saw_
     assert not np.allclose(refit[~fold0], oof[~fold0])
 
 
+def test_each_fold_is_read_where_the_log_loss_and_where_the_error_rate_of_its_stopping_rows_stop(digits, tree_fit):
+    X, y = _data(digits)
+    trees = tree_fit.tree_members_
+    for f, (model, rounds) in enumerate(zip(trees.models_, trees.rounds_)):
+        assert model.get_params()["metric"] == [f"multi_{m}" for m in STOPPING_METRICS]
+        results = model.evals_result_[next(iter(model.evals_result_))]
+        for name, best in zip(model.get_params()["metric"], rounds):
+            values = np.array(results[name])
+            # each stop is the first lowest value, with no lower one in the next 50 rounds, as
+            # lightgbm.early_stopping(50) finds it on that metric alone
+            assert values[best - 1] < values[: best - 1].min(initial=np.inf)
+            assert values[best - 1] <= values[best: best + 50].min(initial=np.inf)
+        assert model.booster_.current_iteration() == max(rounds)  # kept up to the later stop
+    # one stop alone is lightgbm's own early stopping on that metric
+    train, stop, _ = fold_rows(tree_fit.fold_, stopping_folds(tree_fit.fold_, y, 0.1, trees.seed), 0)
+    for name, best in zip(trees.models_[0].get_params()["metric"], trees.rounds_[0]):
+        alone = lightgbm.LGBMClassifier(learning_rate=0.1, n_estimators=2000, n_jobs=1, verbose=-1, metric=name,
+                                        random_state=trees.seed)
+        alone.fit(X[train], y[train], **_eval_options(alone, X[stop], y[stop]),
+                  callbacks=[lightgbm.early_stopping(50, verbose=False)])
+        assert alone.best_iteration_ == best
+
+
 def test_the_trees_that_predict_train_on_every_row_for_the_folds_mean_rounds(digits, tree_fit):
     X, y = _data(digits)
     trees = tree_fit.tree_members_
-    rounds = [model.best_iteration_ for model in trees.models_]
-    assert all(r > 0 for r in rounds) and trees.n_estimators_ == int(round(np.mean(rounds)))
-    assert trees.model_.n_estimators == trees.n_estimators_ and trees.model_.n_features_in_ == X.shape[1]
-    np.testing.assert_allclose(trees.predict_proba(X), trees.model_.predict_proba(X))
+    assert trees.n_estimators_ == tuple(int(round(r)) for r in np.mean(trees.rounds_, axis=0))
+    assert trees.model_.n_estimators == max(trees.n_estimators_) and trees.model_.n_features_in_ == X.shape[1]
+    both = [trees.model_.predict_proba(X, num_iteration=r) for r in trees.n_estimators_]
+    np.testing.assert_allclose(trees.predict_proba(X), (both[0] + both[1]) / 2)
     assert not np.allclose(trees.predict_proba(X), trees.fold_mean_proba(X))
 
 
@@ -90,9 +116,13 @@ def test_the_choice_breaks_ties_towards_fewer_trees():
     # weighted accuracy: the heavy row, which only the trees get right, decides; 0.75 and 1 tie
     trees = np.array([[0.3, 0.7], [0.2, 0.8]])
     networks = np.array([[0.9, 0.1], [0.9, 0.1]])
-    w, scores = choose_tree_weight(trees, networks, np.array([0, 1]), np.array([1.0, 3.0]))
+    w, scores = choose_tree_weight(trees, networks, np.array([0, 1]), np.array([1.0, 3.0]),
+                                   weights=(0.0, 0.25, 0.5, 0.75, 1.0))
     np.testing.assert_allclose(scores, [0.25, 0.25, 0.25, 0.75, 0.75])
     assert w == 0.75
+    # the default weights, a tenth apart, find the mix that gets both rows right
+    w, scores = choose_tree_weight(trees, networks, np.array([0, 1]), np.array([1.0, 3.0]))
+    assert w == 0.6 and scores.max() == 1 and len(scores) == len(TREE_WEIGHTS) == 11
 
 
 @pytest.mark.parametrize("w", [0.0, 0.5, 1.0])
@@ -100,7 +130,7 @@ def test_predict_proba_is_the_convex_combination(digits, tree_fit, w):
     X, _ = _data(digits)
     clf = pickle.loads(pickle.dumps(tree_fit))
     clf.best_params_["tree_weight"] = w
-    trees = clf.tree_members_._model_proba(clf.tree_members_.model_, X)
+    trees = clf.tree_members_.predict_proba(X)
     networks = super(GCEClassifierCV, clf).predict_proba(X)
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba, w * trees + (1 - w) * networks, atol=1e-6)
@@ -130,6 +160,7 @@ def test_a_table_with_a_categorical_column_and_missing_values_and_a_refit_withou
     clf = GCEClassifierCV(tree_members="lightgbm", **FAST).fit(df, y)
     model = clf.tree_members_.models_[0]
     assert model.booster_.dump_model()["feature_infos"]  # trained
+    assert model.get_params()["metric"] == ["binary_logloss", "binary_error"]
     assert clf.tree_members_.categorical_columns == [model.n_features_in_ - 1]
     assert set(clf.predict(df.iloc[:50])) <= {"no", "yes"} and clf.predict_proba(df).shape == (n, 2)
     assert clf.tree_oof_proba_.shape == (n, 2) and list(clf.label_report_.index[:3]) != []
@@ -181,3 +212,19 @@ def test_a_model_pickled_before_stop_on_and_tree_members_loads_as_it_was(digits)
     assert old.get_params()["tree_members"] is None and old.get_params()["stop_on"] == "own_fold"
     np.testing.assert_array_equal(old.predict_proba(X), clf.predict_proba(X))
     assert clone(old).get_params()["tree_members"] is None
+
+
+def test_without_stopping_rows_a_fixed_number_of_rounds_and_a_single_class_fold_stands_for_its_class():
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(60, 3), np.repeat([0, 1, 2], 20)
+    fold = np.tile(np.arange(3), 20)
+    trees = TreeMembers(3, seed=0)
+    oof = trees.fit(X, y, np.ones(60), fold, np.full(60, -1))  # no row to stop on
+    assert all(model.n_estimators == 100 for model in trees.models_) and trees.rounds_ == [(100, 100)] * 3
+    assert trees.n_estimators_ == (100, 100)
+    np.testing.assert_allclose(oof.sum(1), 1)
+    # fold 0 trains on class 0 alone (its other rows are in the test fold): its stand-in says class 0
+    fold = np.where(y == 0, rng.randint(0, 2, 60) + 1, 0)
+    oof = trees.fit(X, y, np.ones(60), fold, np.full(60, -1))
+    assert type(trees.models_[0]).__name__ == "_Prior" and trees.rounds_[0] is None
+    np.testing.assert_array_equal(oof[fold == 0], np.tile([1.0, 0, 0], ((fold == 0).sum(), 1)))
