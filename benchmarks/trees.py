@@ -158,9 +158,21 @@ def report(df, peers_file, out, command, wall):
                      "gap of the networks only": clean.loc[d, NETWORKS] - clean.loc[d, best_tree]})
     clean_rows = pd.DataFrame(rows)
     within = int((clean_rows["gap"] >= -0.5).sum())
+    by_seeds = []
+    for label, seeds in (("tuning seeds", TUNING_SEEDS), ("held-out seed", HELD_OUT_SEEDS)):
+        p = _pivot(df, seeds)
+        if "none" not in p.index.get_level_values("noise") or BAG not in p:
+            continue
+        c = p.xs("none", level="noise").droplevel("rate")
+        gap = c[[m for m in (BAG, BAG_FOLD_MEAN, NETWORKS) if m in c]].sub(c[trees].max(axis=1), axis=0)
+        worst = gap[BAG].nsmallest(2)
+        by_seeds.append(f"on the {label}: {int((gap[BAG] >= -0.5).sum())} of {len(gap)}, worst "
+                        + ", ".join(f"{d} {g:+.2f}" for d, g in worst.items())
+                        + "; " + "; ".join(f"{m}: {int((gap[m] >= -0.5).sum())}" for m in gap if m != BAG))
     lines += ["## Clean labels: the gap to the best tree (all seeds)", "",
               f"Within 0.5 points of the best tree: {within} of {len(clean_rows)} tables "
               f"(the networks only: {int((clean_rows['gap of the networks only'] >= -0.5).sum())}).", "",
+              *[f"- {line}" for line in by_seeds], "",
               clean_rows.to_markdown(index=False, floatfmt=".2f"), ""]
 
     # noisy: against the best careful peer, tuning and held-out seeds apart
