@@ -104,21 +104,21 @@ class GCEClassifierCV(BaseGCEClassifier):
         (see :ref:`one_pass`).
     tree_members : {'auto', 'lightgbm'} or None, default='auto'
         Gradient-boosted trees beside the networks (see :ref:`one_pass`).
-        After the networks are trained and chosen, two
+        After the networks are trained and chosen, one
         ``lightgbm.LGBMClassifier`` (cross entropy; learning rate 0.1, up to
         2000 trees) per fold ``f``, trained on the encoded rows outside fold
-        ``f`` with the sample weights, stopped early (patience 50, whatever
-        ``early_stopping`` says) on ``validation_fraction`` of those rows,
-        which they do not train on, never on fold ``f``: one where the log
-        loss of those rows is lowest, one where their error rate is. The
-        trees' probabilities are the mean of the two. A convex weight ``w``
-        in ``(0, 0.1, ..., 1)`` of the trees' out-of-fold probabilities
-        against the networks' is chosen on the out-of-fold accuracy of the
-        given labels (a tie: the smaller ``w``). ``oof_proba_`` and the
-        label scores come from the chosen combination, and ``predict_proba``
-        is ``w`` times the probabilities of the two trained on every row for
-        their folds' mean number of rounds, plus ``1 - w`` times the
-        networks'.
+        ``f`` with the sample weights, and read at two early stops (patience
+        50, whatever ``early_stopping`` says) on ``validation_fraction`` of
+        those rows, which it does not train on, never on fold ``f``: where
+        the log loss of those rows stops falling and where their error rate
+        does. The trees' probabilities are the mean of the two readings. A
+        convex weight ``w`` in ``(0, 0.1, ..., 1)`` of the trees'
+        out-of-fold probabilities against the networks' is chosen on the
+        out-of-fold accuracy of the given labels (a tie: the smaller ``w``).
+        ``oof_proba_`` and the label scores come from the chosen
+        combination, and ``predict_proba`` is ``w`` times the probabilities
+        of trees trained on every row, read at the folds' mean number of
+        rounds of each stop, plus ``1 - w`` times the networks'.
         The trees are not noise-corrected: ``noise_correction`` decides on the
         networks alone. ``'auto'``: trees where they apply, with ``cv`` and
         ``X`` a DataFrame or a 2-D array or sparse matrix (not images, not a
@@ -214,10 +214,10 @@ class GCEClassifierCV(BaseGCEClassifier):
         Where trees were trained: the out-of-fold accuracy on the given labels
         of each trees' weight ``w`` in ``(0, 0.1, ..., 1)``.
     tree_members_ : object
-        Where trees were trained: the fitted trees, the two LightGBM models
-        of each fold in its ``models_`` (the out-of-fold probabilities) and
-        the two trained on every row in ``every_row_models_``, which
-        predict.
+        Where trees were trained: the fitted trees, one LightGBM model per fold
+        in its ``models_`` (read at the rounds in ``rounds_``: the
+        out-of-fold probabilities) and ``model_``, trained on every row and
+        read at ``n_estimators_``, which predicts.
     label_quality_ : ndarray of shape (n_samples,)
         With ``cv``: a score in ``[0, 1]`` per training row, low where the
         label is likely wrong (see ``label_quality``).
