@@ -76,7 +76,7 @@ class _StopEachMetric:
     Each metric's best round is its first strictly lowest value before
     ``patience`` rounds without one, as ``lightgbm.early_stopping(patience)``
     finds it with that metric alone; the boosting ends once every metric has
-    stopped. ``rounds_`` holds each metric's best number of rounds.
+    stopped; :meth:`rounds` gives each metric's best number of rounds.
     """
 
     order = 30  # where lightgbm.early_stopping runs
