@@ -142,7 +142,6 @@ class TreeMembers:
         for f in range(int(fold.max()) + 1):
             train, stop, scored = fold_rows(fold, stop_fold, f)
             classes = np.unique(targets[train])
-            rounds = (_ROUNDS_WITHOUT_STOPPING_ROWS,) * len(STOPPING_METRICS)
             if len(classes) < 2:
                 model, rounds = _Prior(classes[0]), None
             else:
@@ -159,8 +158,8 @@ class TreeMembers:
                 else:
                     model.set_params(n_estimators=_ROUNDS_WITHOUT_STOPPING_ROWS)
                 model.fit(X[train], targets[train], **options)
-                if len(stop):
-                    rounds = stopping.rounds(names)
+                rounds = (stopping.rounds(names) if len(stop)
+                          else (_ROUNDS_WITHOUT_STOPPING_ROWS,) * len(STOPPING_METRICS))
             self.models_.append(model)
             self.rounds_.append(rounds)
             if len(scored):
