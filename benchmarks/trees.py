@@ -70,9 +70,9 @@ NOISES = [("none", [0.0]), ("symmetric", [0.4]), ("pairflip", [0.2]), ("instance
 TUNING_SEEDS, HELD_OUT_SEEDS = (0, 1), (2,)
 BAG, NETWORKS, BAG_TREES = "GCEClassifierCV()", "networks only", "bag's trees"
 BAG_FOLD_MEAN = "trees' fold mean"  # the bag predicting with the mean of the folds' trees, not model_
-FITTED_HERE = ["bag", "LightGBM", "LightGBM Lq", "CL(LightGBM)"]
+FITTED_HERE = ["bag", "LightGBM", "LightGBM Lq", "CL(LightGBM)", "RealMLP"]
 READ_OR_FITTED = ["HistGB", "HistGB ES", "CL(HistGB ES)", "LogReg"]
-PEERS = ["LogReg", "HistGB", "HistGB ES", "LightGBM", "CL(HistGB ES)", "CL(LightGBM)"]
+PEERS = ["LogReg", "HistGB", "HistGB ES", "LightGBM", "CL(HistGB ES)", "CL(LightGBM)", "RealMLP"]
 TREES = ["HistGB", "HistGB ES", "LightGBM"]
 
 
@@ -81,6 +81,10 @@ def _make(method, seed):
         return B.LightGBMES(random_state=seed, q=0.7)
     if method == "CL(LightGBM)":
         return B.clean_learning(B.LightGBMES(random_state=seed), seed)
+    if method == "RealMLP":  # the strongest tabular network that runs here, at its library's tuned defaults
+        from pytabkit import RealMLP_TD_Classifier
+
+        return RealMLP_TD_Classifier(random_state=seed, n_threads=1, device="cpu", verbosity=0)
     return B.make_methods(seed, [method])[method]()
 
 
