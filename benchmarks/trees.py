@@ -31,8 +31,8 @@ and 3 are held out (seed 3 was added after the last choice). Methods:
   ``RealMLP_TD_Classifier`` at its tuned defaults (its own epoch chosen on
   a fifth of the training rows), one thread. TabM, the other candidate,
   takes about ten times as long on this CPU
-  (``results/tabular_networks_probe.md``).
-  The last four are read from ``--peers-from`` (``accuracy.py``'s csv,
+  (``results/tabular_networks_probe.md``). ``CL(HistGB ES)``, the two
+  HistGB and LogReg are read from ``--peers-from`` (``accuracy.py``'s csv,
   the same split and noise: the report checks that this run's LightGBM
   scores what that file's does on every cell read) where it has the cell,
   and fitted here otherwise.
