@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import sparse
 from scipy.stats import rankdata
 from sklearn.base import _fit_context
@@ -106,7 +107,8 @@ class GCEClassifierCV(BaseGCEClassifier):
         Gradient-boosted trees beside the networks (see :ref:`one_pass`).
         After the networks are trained and chosen, one
         ``lightgbm.LGBMClassifier`` (cross entropy; learning rate 0.1, up to
-        2000 trees) per fold ``f``, trained on the encoded rows outside fold
+        2000 trees; PyTorch's number of threads, ``torch.get_num_threads()``)
+        per fold ``f``, trained on the encoded rows outside fold
         ``f`` with the sample weights, and read at two early stops (patience
         50, whatever ``early_stopping`` says) on ``validation_fraction`` of
         those rows, which it does not train on, never on fold ``f``: where
@@ -463,10 +465,19 @@ class GCEClassifierCV(BaseGCEClassifier):
         # the trees stop on rows of their training folds, whatever stop_on says of the networks
         stop_fold = stopping_folds(self.fold_, targets, self.validation_fraction, seed)
         network_oof = self.oof_proba_
-        trees = TreeMembers(len(self.classes_), categorical, seed)
+        # as many threads as the networks had: what the user (or a joblib worker) gave PyTorch
+        trees = TreeMembers(len(self.classes_), categorical, seed, n_threads=torch.get_num_threads())
+        if self.verbose:
+            print(f"tree_members: one LightGBM model per fold ({int(self.fold_.max()) + 1}) and one on every "
+                  f"row, {trees.n_threads} thread(s)", flush=True)
         self.tree_oof_proba_ = trees.fit(X, targets, weight, self.fold_, stop_fold)
         weight_chosen, self.tree_weight_scores_ = choose_tree_weight(self.tree_oof_proba_, network_oof,
                                                                      targets, weight)
+        if self.verbose:
+            scores = self.tree_weight_scores_
+            print(f"tree_members: rounds at the log-loss and error-rate stops {trees.n_estimators_}; trees' "
+                  f"weight {weight_chosen:g}, out-of-fold accuracy {scores.max():.4f} (networks alone "
+                  f"{scores[0]:.4f}, trees alone {scores[-1]:.4f})", flush=True)
         self.tree_members_ = trees
         self.best_params_ = {**self.best_params_, "tree_weight": weight_chosen}
         self.best_score_ = float(self.tree_weight_scores_.max())

@@ -32,7 +32,7 @@ TREE_WEIGHTS = tuple(i / 10 for i in range(11))
 STOPPING_METRICS = ("logloss", "error")
 
 # LightGBM's settings for a careful peer: its default steps, many of them, stopped early on held-out rows.
-_LGBM_OPTIONS = {"learning_rate": 0.1, "n_estimators": 2000, "n_jobs": 1, "verbose": -1}
+_LGBM_OPTIONS = {"learning_rate": 0.1, "n_estimators": 2000, "verbose": -1}
 _PATIENCE = 50
 _ROUNDS_WITHOUT_STOPPING_ROWS = 100  # a fold with no stopping rows (a tiny table) trains this many rounds
 
@@ -119,12 +119,15 @@ class TreeMembers:
         splits them as categories; a code ``-1`` is missing).
     seed : int
         LightGBM's ``random_state`` and the draw of the stopping rows.
+    n_threads : int, default=1
+        LightGBM's threads (``n_jobs``); the estimator passes PyTorch's.
     """
 
-    def __init__(self, n_classes, categorical_columns=(), seed=0):
+    def __init__(self, n_classes, categorical_columns=(), seed=0, n_threads=1):
         self.n_classes = int(n_classes)
         self.categorical_columns = list(categorical_columns)
         self.seed = int(seed)
+        self.n_threads = int(n_threads)
 
     def fit(self, X, targets, sample_weight, fold, stop_fold):
         """Fit fold ``f``'s trees on the rows outside fold ``f``, stopping early on some of those.
@@ -147,7 +150,7 @@ class TreeMembers:
             else:
                 # stopping rows of a class the trees never train on cannot be scored: left out
                 stop = stop[np.isin(targets[stop], classes)]
-                model = lightgbm.LGBMClassifier(**_LGBM_OPTIONS, random_state=self.seed)
+                model = lightgbm.LGBMClassifier(**_LGBM_OPTIONS, n_jobs=self.n_threads, random_state=self.seed)
                 options = {"sample_weight": weight[train], "categorical_feature": categorical}
                 if len(stop):
                     names = [f"{'binary' if len(classes) == 2 else 'multi'}_{m}" for m in STOPPING_METRICS]
@@ -178,7 +181,7 @@ class TreeMembers:
         self.n_estimators_ = (tuple(max(1, int(round(r))) for r in chosen.mean(0)) if len(chosen)
                               else (_ROUNDS_WITHOUT_STOPPING_ROWS,) * len(STOPPING_METRICS))
         self.model_ = lightgbm.LGBMClassifier(**{**_LGBM_OPTIONS, "n_estimators": max(self.n_estimators_)},
-                                              random_state=self.seed)
+                                              n_jobs=self.n_threads, random_state=self.seed)
         self.model_.fit(X, targets, sample_weight=weight, categorical_feature=categorical)
 
     def _model_proba(self, model, X, rounds):

@@ -149,6 +149,23 @@ def test_pickling_determinism_and_clone(digits, tree_fit):
     assert GCEClassifierCV().get_params()["tree_members"] == "auto"
 
 
+def test_the_trees_use_as_many_threads_as_pytorch(digits, monkeypatch):
+    X, y = _data(digits, 300)
+    monkeypatch.setattr("torch.get_num_threads", lambda: 3)  # what a user or a joblib worker gave PyTorch
+    trees = GCEClassifierCV(tree_members="lightgbm", **FAST).fit(X, y).tree_members_
+    assert trees.n_threads == 3
+    assert {model.get_params()["n_jobs"] for model in [*trees.models_, trees.model_]} == {3}
+
+
+def test_verbose_says_what_the_trees_did(digits, capsys):
+    X, y = _data(digits, 300)
+    clf = GCEClassifierCV(tree_members="lightgbm", verbose=1, **FAST).fit(X, y)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("tree_members:")]
+    assert len(lines) == 2 and "per fold (5)" in lines[0]
+    assert f"weight {clf.best_params_['tree_weight']:g}," in lines[1]
+    assert f"{clf.tree_weight_scores_.max():.4f}" in lines[1]
+
+
 def test_a_table_with_a_categorical_column_and_missing_values_and_a_refit_without_trees():
     rng = np.random.RandomState(0)
     n = 300
