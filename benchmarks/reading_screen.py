@@ -1,4 +1,8 @@
-"""One-off screen (issue 42, clean tables where trees lead): more rounds for the bag's trees, tuning seeds first."""
+"""One-off screen (issue 42, clean tables where trees lead): more rounds for the bag's trees, tuning seeds first.
+
+    python benchmarks/reading_screen.py 0,1 benchmarks/results/reading_screen.csv
+    python benchmarks/reading_screen.py --summary benchmarks/results/reading_screen.csv benchmarks/results/trees.csv
+"""
 import os, sys, time, warnings
 import numpy as np, pandas as pd
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -99,7 +103,37 @@ def task(dataset, noise, rate, seed):
             for k, (a, w) in out.items()]
 
 
+def summary(screen_csv, trees_csv, seeds=None):
+    """The variants against trees.md's targets, with trees.csv's peers on the same seeds."""
+    s = pd.read_csv(screen_csv)
+    if seeds is not None:
+        s = s[s.seed.isin(seeds)]
+    t = pd.read_csv(trees_csv)
+    t = t[t.seed.isin(sorted(set(s.seed)))]
+    key = ["dataset", "noise", "rate"]
+    PEERS = ["LogReg", "HistGB", "HistGB ES", "LightGBM", "CL(HistGB ES)", "CL(LightGBM)", "RealMLP"]
+    TREES = ["HistGB", "HistGB ES", "LightGBM"]
+    piv = t.pivot_table(index=key, columns="method", values="accuracy", aggfunc="mean") * 100
+    rows = []
+    complete = s.groupby(key + ["variant"]).seed.nunique().min() == s.seed.nunique()
+    for v, g in s.groupby("variant", sort=False):
+        acc = g.groupby(key).accuracy.mean().reindex(piv.index)
+        clean = acc.index.get_level_values("noise") == "none"
+        gc = (acc - piv[TREES].max(axis=1))[clean]
+        gn = (acc - piv[PEERS].max(axis=1))[~clean]
+        rows.append({"variant": v, "clean: within 0.5 of best tree": f"{(gc >= -0.5).sum()}/{gc.notna().sum()}",
+                     "clean: worst": f"{gc.min():+.2f} ({gc.idxmin()[0]})", "storms clean": f"{gc.xs('storms', level='dataset').iloc[0]:+.2f}",
+                     "noisy: at/above best peer": f"{(gn >= -1e-9).sum()}/{gn.notna().sum()}",
+                     "noisy: >1.0 behind": int((gn < -1).sum()), "noisy: worst": f"{gn.min():+.2f} ({gn.idxmin()[0]})",
+                     "clean mean": acc[clean].mean(), "noisy mean": acc[~clean].mean()})
+    print(f"seeds {sorted(set(s.seed))}" + ("" if complete else " (incomplete)"))
+    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f"))
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--summary":  # --summary SCREEN_CSV TREES_CSV
+        summary(sys.argv[2], sys.argv[3])
+        sys.exit()
     from joblib import Parallel, delayed
     seeds, out = [int(s) for s in sys.argv[1].split(",")], sys.argv[2]
     jobs = [(d, n, r, s) for s in seeds for d in TABLES for n, rates in NOISES for r in rates]
