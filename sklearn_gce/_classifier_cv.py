@@ -468,7 +468,7 @@ class GCEClassifierCV(BaseGCEClassifier):
         # as many threads as the networks had: what the user (or a joblib worker) gave PyTorch
         trees = TreeMembers(len(self.classes_), categorical, seed, n_threads=torch.get_num_threads())
         if self.verbose:
-            print(f"tree_members: one LightGBM model per fold ({int(self.fold_.max()) + 1}) and one on every "
+            print(f"tree_members: one LightGBM model per fold ({self._n_folds()}) and one on every "
                   f"row, {trees.n_threads} thread(s)", flush=True)
         self.tree_oof_proba_ = trees.fit(X, targets, weight, self.fold_, stop_fold)
         weight_chosen, self.tree_weight_scores_ = choose_tree_weight(self.tree_oof_proba_, network_oof,

@@ -136,7 +136,6 @@ class TreeMembers:
         (:func:`~sklearn_gce._layout.stopping_folds`). Returns the trees'
         out-of-fold probabilities, ``(n_samples, n_classes)``.
         """
-        lightgbm = require_lightgbm()
         X = _as_lightgbm_input(X)
         targets = np.asarray(targets)
         weight = np.asarray(sample_weight, dtype=np.float64)
@@ -150,7 +149,7 @@ class TreeMembers:
             else:
                 # stopping rows of a class the trees never train on cannot be scored: left out
                 stop = stop[np.isin(targets[stop], classes)]
-                model = lightgbm.LGBMClassifier(**_LGBM_OPTIONS, n_jobs=self.n_threads, random_state=self.seed)
+                model = self._model()
                 options = {"sample_weight": weight[train], "categorical_feature": categorical}
                 if len(stop):
                     names = [f"{'binary' if len(classes) == 2 else 'multi'}_{m}" for m in STOPPING_METRICS]
@@ -176,13 +175,16 @@ class TreeMembers:
         The fold models train on about 70% of the rows; as after ``lightgbm.cv``,
         the number of rounds they chose trains one model on all of them.
         """
-        lightgbm = require_lightgbm()
         chosen = np.array([rounds for rounds in self.rounds_ if rounds is not None]).reshape(-1, len(STOPPING_METRICS))
         self.n_estimators_ = (tuple(max(1, int(round(r))) for r in chosen.mean(0)) if len(chosen)
                               else (_ROUNDS_WITHOUT_STOPPING_ROWS,) * len(STOPPING_METRICS))
-        self.model_ = lightgbm.LGBMClassifier(**{**_LGBM_OPTIONS, "n_estimators": max(self.n_estimators_)},
-                                              n_jobs=self.n_threads, random_state=self.seed)
+        self.model_ = self._model(n_estimators=max(self.n_estimators_))
         self.model_.fit(X, targets, sample_weight=weight, categorical_feature=categorical)
+
+    def _model(self, **options):
+        """An unfitted LightGBM model: ``_LGBM_OPTIONS``, ``options`` over them, these trees' threads and seed."""
+        return require_lightgbm().LGBMClassifier(**{**_LGBM_OPTIONS, **options}, n_jobs=self.n_threads,
+                                                 random_state=self.seed)
 
     def _model_proba(self, model, X, rounds):
         """A model's mean probabilities at ``rounds``, a column for every class (0 for those it never saw)."""
