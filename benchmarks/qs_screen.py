@@ -93,8 +93,8 @@ def summary(screen_csv, trees_csv):
           "the seed-0 fits: " + ", ".join(
               f"{c}: {(g.set_index(key + ['seed']).fit_seconds / networks).median():.3f}"
               for c, g in s[s.seed == 0].groupby("config")))
-    print("\nper setting (mean over the seeds):\n")
-    wide = s.pivot_table(index=key, columns="config", values="bag")
+    print("\nper setting (mean over the tuning seeds 0-1):\n")
+    wide = s[s.config != "default"].pivot_table(index=key, columns="config", values="bag")
     wide["best peer"] = piv[PEERS].max(axis=1)
     wide["best tree"] = piv[TREES].max(axis=1)
     wide["default (trees.csv)"] = piv["GCEClassifierCV()"]
